@@ -1,0 +1,364 @@
+/**
+ * Every way a request or a stream can fail, as tagged errors named for the cause a caller acts on.
+ *
+ * Each error carries `provider` and `model`; an error raised after the first event also
+ * carries `partial`, the completion the caller already received.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { LanguageModel, LlmError } from "@sluice/core"
+ * const program = LanguageModel.complete(request).pipe(
+ *   Effect.catchTag("IncompleteStream", (e) => Effect.succeed(e.partial))
+ * )
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import * as Completion from "./Completion.js"
+
+const common = {
+  provider: Schema.String,
+  model: Schema.String,
+  partial: Schema.optional(Completion.Completion)
+}
+
+const where = (e: { readonly provider: string; readonly model: string }): string => `${e.provider}/${e.model}`
+
+const said = (providerMessage: string | undefined): string =>
+  providerMessage === undefined || providerMessage === "" ? "" : `: ${providerMessage}`
+
+const received = (partial: Completion.Completion | undefined): string => {
+  if (partial === undefined) return ""
+  const parts: Array<string> = []
+  if (partial.text.length > 0) parts.push(`${partial.text.length} characters`)
+  if (partial.reasoning.length > 0) parts.push(`${partial.reasoning.length} characters of reasoning`)
+  if (partial.toolCalls.length > 0) parts.push(`${partial.toolCalls.length} tool call(s)`)
+  return parts.length === 0 ? "" : ` after ${parts.join(", ")}`
+}
+
+/**
+ * HTTP 429: the provider asks us to slow down; `retryAfter` is the wait it asked for, when it said.
+ * @since 0.1.0
+ * @category errors
+ */
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  ...common,
+  retryAfter: Schema.optional(Schema.DurationFromSelf),
+  providerMessage: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    const after = this.retryAfter === undefined ? "" : `; retry after ${Duration.format(this.retryAfter)}`
+    return `${where(this)} is rate limited (HTTP 429)${after}${said(this.providerMessage)}`
+  }
+}
+
+/**
+ * HTTP 401 or 403: the key is missing, wrong or lacks access to the model.
+ * @since 0.1.0
+ * @category errors
+ */
+export class AuthenticationFailed extends Schema.TaggedError<AuthenticationFailed>()("AuthenticationFailed", {
+  ...common,
+  status: Schema.Int,
+  providerMessage: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `${where(this)} refused the credentials (HTTP ${this.status}); check the API key${said(this.providerMessage)}`
+  }
+}
+
+/**
+ * The prompt is too long for the model's context window.
+ * @since 0.1.0
+ * @category errors
+ */
+export class ContextLengthExceeded extends Schema.TaggedError<ContextLengthExceeded>()("ContextLengthExceeded", {
+  ...common,
+  providerMessage: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `${where(this)}: the prompt is too long for the model's context window${said(this.providerMessage)}`
+  }
+}
+
+/**
+ * Any other 4xx (content-policy rejections included, with the provider's reason), or a request Sluice refused to send.
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  ...common,
+  status: Schema.optional(Schema.Int),
+  code: Schema.optional(Schema.String),
+  providerMessage: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    const status = this.status === undefined ? "" : ` (HTTP ${this.status}${this.code === undefined ? "" : `, ${this.code}`})`
+    return `${where(this)} rejected the request${status}${said(this.providerMessage)}`
+  }
+}
+
+/**
+ * HTTP 5xx (or Anthropic's 529 "overloaded"): the provider failed; trying again may work.
+ * @since 0.1.0
+ * @category errors
+ */
+export class ServerError extends Schema.TaggedError<ServerError>()("ServerError", {
+  ...common,
+  status: Schema.Int,
+  providerMessage: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `${where(this)} failed with HTTP ${this.status}${received(this.partial)}${said(this.providerMessage)}`
+  }
+}
+
+/**
+ * The phase of a request that a timeout bounds.
+ * @since 0.1.0
+ * @category models
+ */
+export const TimeoutPhase = Schema.Literal("connect", "first-token", "idle", "total")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TimeoutPhase = typeof TimeoutPhase.Type
+
+/**
+ * A deadline passed: before the response (`connect`), before the first token, between events (`idle`) or overall (`total`).
+ * @since 0.1.0
+ * @category errors
+ */
+export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
+  ...common,
+  phase: TimeoutPhase,
+  after: Schema.DurationFromSelf
+}) {
+  override get message(): string {
+    const what = {
+      connect: "no response",
+      "first-token": "no first token",
+      idle: "no event",
+      total: "the request did not finish"
+    }[this.phase]
+    return `${where(this)}: ${what} within ${Duration.format(this.after)} (${this.phase} timeout)${received(this.partial)}`
+  }
+}
+
+/**
+ * The connection failed: refused, reset, or the body was cut off.
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
+  ...common,
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message(): string {
+    return `${where(this)}: connection failed${received(this.partial)}: ${this.reason}`
+  }
+}
+
+/**
+ * The stream ended without a finish reason: a silent truncation made loud.
+ * @since 0.1.0
+ * @category errors
+ */
+export class IncompleteStream extends Schema.TaggedError<IncompleteStream>()("IncompleteStream", {
+  ...common,
+  /** How it ended: the body closed, `[DONE]` came without a finish, or the body closed inside an event. */
+  ending: Schema.Literal("eof", "done-without-finish", "ended-mid-event")
+}) {
+  override get message(): string {
+    const how = {
+      eof: "ended without a finish reason",
+      "done-without-finish": "sent [DONE] without a finish reason",
+      "ended-mid-event": "ended in the middle of an event, without a finish reason"
+    }[this.ending]
+    const after = received(this.partial)
+    return `the stream from ${where(this)} ${how}${after === "" ? " before any output" : after}`
+  }
+}
+
+/**
+ * The provider reported an error inside the stream; `retryable` follows its type.
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProviderStreamError extends Schema.TaggedError<ProviderStreamError>()("ProviderStreamError", {
+  ...common,
+  errorType: Schema.optional(Schema.String),
+  providerMessage: Schema.String,
+  retryable: Schema.Boolean
+}) {
+  override get message(): string {
+    const type = this.errorType === undefined ? "" : ` (${this.errorType})`
+    return `${where(this)} sent an error in the stream${type}${received(this.partial)}: ${this.providerMessage}`
+  }
+}
+
+/**
+ * The provider sent bytes Sluice cannot read: malformed JSON, a chunk off the wire schema, an event over the size limit.
+ * @since 0.1.0
+ * @category errors
+ */
+export class DecodeError extends Schema.TaggedError<DecodeError>()("DecodeError", {
+  ...common,
+  reason: Schema.String,
+  /** The start of the offending data, for diagnosis. */
+  data: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    const data = this.data === undefined ? "" : ` in ${JSON.stringify(this.data)}`
+    return `${where(this)} sent data that could not be decoded${received(this.partial)}: ${this.reason}${data}`
+  }
+}
+
+/**
+ * Usage was required but the stream finished without it.
+ * @since 0.1.0
+ * @category errors
+ */
+export class MissingUsage extends Schema.TaggedError<MissingUsage>()("MissingUsage", {
+  ...common
+}) {
+  override get message(): string {
+    return `the stream from ${where(this)} finished without reporting usage (was include_usage dropped by a proxy?)`
+  }
+}
+
+/**
+ * Any Sluice failure.
+ * @since 0.1.0
+ * @category models
+ */
+export type LlmError =
+  | RateLimited
+  | AuthenticationFailed
+  | ContextLengthExceeded
+  | InvalidRequest
+  | ServerError
+  | Timeout
+  | TransportError
+  | IncompleteStream
+  | ProviderStreamError
+  | DecodeError
+  | MissingUsage
+
+/**
+ * The schema of every failure, for serialisation.
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LlmError = Schema.Union(
+  RateLimited,
+  AuthenticationFailed,
+  ContextLengthExceeded,
+  InvalidRequest,
+  ServerError,
+  Timeout,
+  TransportError,
+  IncompleteStream,
+  ProviderStreamError,
+  DecodeError,
+  MissingUsage
+)
+
+const tags: ReadonlySet<string> = new Set([
+  "RateLimited",
+  "AuthenticationFailed",
+  "ContextLengthExceeded",
+  "InvalidRequest",
+  "ServerError",
+  "Timeout",
+  "TransportError",
+  "IncompleteStream",
+  "ProviderStreamError",
+  "DecodeError",
+  "MissingUsage"
+])
+
+/**
+ * True for any Sluice failure.
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isLlmError = (u: unknown): u is LlmError =>
+  Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && tags.has(u._tag) &&
+  Predicate.hasProperty(u, "provider") && Predicate.hasProperty(u, "model")
+
+/**
+ * Whether trying the same request again may succeed.
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isRetryable = (error: LlmError): boolean => {
+  switch (error._tag) {
+    case "RateLimited":
+    case "ServerError":
+    case "Timeout":
+    case "TransportError":
+    case "IncompleteStream":
+      return true
+    case "ProviderStreamError":
+      return error.retryable
+    case "AuthenticationFailed":
+    case "ContextLengthExceeded":
+    case "InvalidRequest":
+    case "DecodeError":
+    case "MissingUsage":
+      return false
+  }
+}
+
+/**
+ * The same error with `partial` set to what the caller received (unchanged when it already has one).
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withPartial = (error: LlmError, partial: Completion.Completion): LlmError => {
+  if (error.partial !== undefined) return error
+  switch (error._tag) {
+    case "RateLimited":
+      return new RateLimited({ ...fieldsOf(error), retryAfter: error.retryAfter, providerMessage: error.providerMessage, partial })
+    case "AuthenticationFailed":
+      return new AuthenticationFailed({ ...fieldsOf(error), status: error.status, providerMessage: error.providerMessage, partial })
+    case "ContextLengthExceeded":
+      return new ContextLengthExceeded({ ...fieldsOf(error), providerMessage: error.providerMessage, partial })
+    case "InvalidRequest":
+      return new InvalidRequest({
+        ...fieldsOf(error),
+        status: error.status,
+        code: error.code,
+        providerMessage: error.providerMessage,
+        partial
+      })
+    case "ServerError":
+      return new ServerError({ ...fieldsOf(error), status: error.status, providerMessage: error.providerMessage, partial })
+    case "Timeout":
+      return new Timeout({ ...fieldsOf(error), phase: error.phase, after: error.after, partial })
+    case "TransportError":
+      return new TransportError({ ...fieldsOf(error), reason: error.reason, cause: error.cause, partial })
+    case "IncompleteStream":
+      return new IncompleteStream({ ...fieldsOf(error), ending: error.ending, partial })
+    case "ProviderStreamError":
+      return new ProviderStreamError({
+        ...fieldsOf(error),
+        errorType: error.errorType,
+        providerMessage: error.providerMessage,
+        retryable: error.retryable,
+        partial
+      })
+    case "DecodeError":
+      return new DecodeError({ ...fieldsOf(error), reason: error.reason, data: error.data, partial })
+    case "MissingUsage":
+      return new MissingUsage({ ...fieldsOf(error), partial })
+  }
+}
+
+const fieldsOf = (error: LlmError) => ({ provider: error.provider, model: error.model })
