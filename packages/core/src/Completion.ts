@@ -107,7 +107,7 @@ export class Accumulator {
         this.addToolCall(event)
         break
       case "Usage":
-        this.usage = toUsage(event)
+        this.usage = usageFromEvent(event)
         break
       case "Finish":
         this.finishReason = event.reason
@@ -150,7 +150,12 @@ export class Accumulator {
   }
 }
 
-const toUsage = (event: StreamEvent.Usage): Usage => {
+/**
+ * The usage figures of a `Usage` event.
+ * @since 0.1.0
+ * @category conversions
+ */
+export const usageFromEvent = (event: StreamEvent.Usage): Usage => {
   const usage: {
     inputTokens: number
     outputTokens: number

@@ -1,0 +1,63 @@
+/**
+ * The language-model service: one streaming and one non-streaming call, the same for every provider.
+ *
+ * @example
+ * import { Effect, Stream } from "effect"
+ * import { ChatRequest, LanguageModel } from "@sluice/core"
+ * const program = LanguageModel.stream({ model: "gpt-4o-mini", messages: [ChatRequest.user("Hi")] }).pipe(
+ *   Stream.runForEach((event) => event._tag === "TextDelta" ? Effect.sync(() => process.stdout.write(event.text)) : Effect.void)
+ * )
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { ChatRequest } from "./ChatRequest.js"
+import type { Completion } from "./Completion.js"
+import type { LlmError } from "./LlmError.js"
+import type { StreamEvent } from "./StreamEvent.js"
+
+/**
+ * What a provider adapter implements.
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The provider's name, as errors and metrics report it (e.g. "openai", "anthropic"). */
+  readonly provider: string
+  /** Streams the answer; fails with a typed error, never ends silently short. */
+  readonly stream: (request: ChatRequest) => Stream.Stream<StreamEvent, LlmError>
+  /** Makes the non-streaming call. */
+  readonly complete: (request: ChatRequest) => Effect.Effect<Completion, LlmError>
+}
+
+/**
+ * The service tag.
+ * @since 0.1.0
+ * @category tags
+ */
+export class LanguageModel extends Context.Tag("@sluice/core/LanguageModel")<LanguageModel, Service>() {}
+
+/**
+ * Streams a completion from the model in context.
+ * @since 0.1.0
+ * @category accessors
+ */
+export const stream = (request: ChatRequest): Stream.Stream<StreamEvent, LlmError, LanguageModel> =>
+  Stream.unwrap(Effect.map(LanguageModel, (model) => model.stream(request)))
+
+/**
+ * Makes a non-streaming call to the model in context.
+ * @since 0.1.0
+ * @category accessors
+ */
+export const complete = (request: ChatRequest): Effect.Effect<Completion, LlmError, LanguageModel> =>
+  Effect.flatMap(LanguageModel, (model) => model.complete(request))
+
+/**
+ * Builds a service from its parts.
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (service: Service): Service => service

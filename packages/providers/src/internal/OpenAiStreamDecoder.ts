@@ -1,0 +1,221 @@
+/**
+ * Per-event decoding of an OpenAI Chat Completions stream into provider-neutral events.
+ * @internal
+ */
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import { LlmError, type Sse, StreamEvent, WireDecoder } from "@sluice/core"
+import { isTransient, readErrorObject, scrub, type Site } from "./httpFailure.js"
+import * as OpenAiWire from "./OpenAiWire.js"
+
+/** Maps OpenAI's finish reasons to Sluice's. */
+export const finishReasonOf = (raw: string): StreamEvent.FinishReason => {
+  switch (raw) {
+    case "stop":
+    case "eos":
+    case "end_turn":
+      return "stop"
+    case "length":
+    case "max_tokens":
+      return "length"
+    case "tool_calls":
+    case "function_call":
+      return "tool-calls"
+    case "content_filter":
+      return "content-filter"
+    default:
+      return "other"
+  }
+}
+
+const isOptString = (u: unknown): u is string | null | undefined => u === undefined || u === null || typeof u === "string"
+const isOptNumber = (u: unknown): u is number | null | undefined => u === undefined || u === null || typeof u === "number"
+const nonEmpty = (u: string | null | undefined): u is string => typeof u === "string" && u.length > 0
+
+/** Reads a usage object by the rules of `OpenAiWire.Usage`; undefined when it does not fit. */
+export const readUsage = (u: unknown): StreamEvent.Usage | undefined => {
+  if (!Predicate.isRecord(u)) return undefined
+  const input = u.prompt_tokens
+  const output = u.completion_tokens
+  const total = u.total_tokens
+  const cacheHit = u.prompt_cache_hit_tokens
+  if (typeof input !== "number" || typeof output !== "number" || !isOptNumber(total) || !isOptNumber(cacheHit)) return undefined
+  const promptDetails = u.prompt_tokens_details
+  const completionDetails = u.completion_tokens_details
+  let cached: number | null | undefined = cacheHit
+  let reasoning: number | null | undefined
+  if (promptDetails !== undefined && promptDetails !== null) {
+    if (!Predicate.isRecord(promptDetails) || !isOptNumber(promptDetails.cached_tokens)) return undefined
+    cached = promptDetails.cached_tokens ?? cached
+  }
+  if (completionDetails !== undefined && completionDetails !== null) {
+    if (!Predicate.isRecord(completionDetails) || !isOptNumber(completionDetails.reasoning_tokens)) return undefined
+    reasoning = completionDetails.reasoning_tokens
+  }
+  return StreamEvent.usage({
+    inputTokens: input,
+    outputTokens: output,
+    totalTokens: total ?? input + output,
+    ...(typeof cached === "number" ? { cachedInputTokens: cached } : {}),
+    ...(typeof reasoning === "number" ? { reasoningTokens: reasoning } : {})
+  })
+}
+
+const sameUsage = (a: StreamEvent.Usage, b: StreamEvent.Usage): boolean =>
+  a.inputTokens === b.inputTokens && a.outputTokens === b.outputTokens && a.totalTokens === b.totalTokens &&
+  a.cachedInputTokens === b.cachedInputTokens && a.reasoningTokens === b.reasoningTokens
+
+const decodeChunk = Schema.decodeUnknownEither(OpenAiWire.ChatCompletionChunk)
+
+/** Decodes the events of one OpenAI-compatible stream; one instance per response. */
+export class OpenAiStreamDecoder implements WireDecoder.WireDecoder {
+  private finished = false
+  private usage: StreamEvent.Usage | undefined = undefined
+  private emittedUsage: StreamEvent.Usage | undefined = undefined
+
+  constructor(readonly site: Site) {}
+
+  onEvent(event: Sse.Event, out: Array<StreamEvent.StreamEvent>): LlmError.LlmError | WireDecoder.End | undefined {
+    const data = event.data
+    if (data === "[DONE]") return WireDecoder.End
+    let json: unknown
+    try {
+      json = JSON.parse(data)
+    } catch (e) {
+      return this.decodeError(`malformed JSON (${e instanceof Error ? e.message : String(e)})`, data)
+    }
+    if (!Predicate.isRecord(json)) return this.decodeError("a chunk is not a JSON object", data)
+    if ((json.error !== undefined && json.error !== null) || event.event === "error") return this.streamError(json, data)
+    const mark = out.length
+    if (!this.read(json, out)) {
+      out.length = mark
+      return this.schemaError(json, data)
+    }
+    return undefined
+  }
+
+  /** Validates and emits in one pass; false when the chunk does not fit the wire schema. */
+  private read(chunk: { readonly [key: string]: unknown }, out: Array<StreamEvent.StreamEvent>): boolean {
+    if (!isOptString(chunk.id)) return false
+    let finish: string | undefined
+    const choices = chunk.choices
+    if (choices !== undefined && choices !== null) {
+      if (!Array.isArray(choices)) return false
+      for (let i = 0; i < choices.length; i++) {
+        const choice: unknown = choices[i]
+        if (!Predicate.isRecord(choice)) return false
+        const index = choice.index
+        const reason = choice.finish_reason
+        if ((index !== undefined && typeof index !== "number") || !isOptString(reason)) return false
+        // Only the first choice is the answer (n > 1 is not supported); the others are still validated.
+        const primary = index === undefined || index === 0
+        const delta = choice.delta
+        if (delta !== undefined && delta !== null && !this.delta(delta, primary ? out : undefined)) return false
+        if (primary && nonEmpty(reason)) finish = reason
+      }
+    }
+    let usage: StreamEvent.Usage | undefined
+    if (chunk.usage !== undefined && chunk.usage !== null) {
+      usage = readUsage(chunk.usage)
+      if (usage === undefined) return false
+    }
+    const groq = chunk.x_groq
+    if (groq !== undefined && groq !== null) {
+      if (!Predicate.isRecord(groq)) return false
+      if (groq.usage !== undefined && groq.usage !== null) {
+        usage = readUsage(groq.usage)
+        if (usage === undefined) return false
+      }
+    }
+    if (usage !== undefined) this.usage = usage
+    if (finish !== undefined && !this.finished) {
+      this.finished = true
+      out.push(StreamEvent.finish(finishReasonOf(finish), finish))
+    }
+    // Usage goes out with or after the finish: cumulative figures (vLLM, Gemini-style) are final only then.
+    if (this.finished && this.usage !== undefined && (this.emittedUsage === undefined || !sameUsage(this.usage, this.emittedUsage))) {
+      this.emittedUsage = this.usage
+      out.push(this.usage)
+    }
+    return true
+  }
+
+  private delta(delta: unknown, out: Array<StreamEvent.StreamEvent> | undefined): boolean {
+    if (!Predicate.isRecord(delta)) return false
+    const content = delta.content
+    const reasoningContent = delta.reasoning_content
+    const reasoning = delta.reasoning
+    const refusal = delta.refusal
+    if (!isOptString(delta.role) || !isOptString(content) || !isOptString(reasoningContent) || !isOptString(reasoning) || !isOptString(refusal)) {
+      return false
+    }
+    if (out !== undefined) {
+      if (nonEmpty(reasoningContent)) out.push(StreamEvent.reasoningDelta(reasoningContent))
+      else if (nonEmpty(reasoning)) out.push(StreamEvent.reasoningDelta(reasoning))
+      if (nonEmpty(content)) out.push(StreamEvent.textDelta(content))
+      if (nonEmpty(refusal)) out.push(StreamEvent.textDelta(refusal))
+    }
+    const calls = delta.tool_calls
+    if (calls === undefined || calls === null) return true
+    if (!Array.isArray(calls)) return false
+    for (let i = 0; i < calls.length; i++) {
+      const call: unknown = calls[i]
+      if (!Predicate.isRecord(call)) return false
+      const index = call.index
+      const id = call.id
+      if ((index !== undefined && typeof index !== "number") || !isOptString(id) || !isOptString(call.type)) return false
+      const fn = call.function
+      let name: string | null | undefined
+      let args: string | null | undefined
+      if (fn !== undefined && fn !== null) {
+        if (!Predicate.isRecord(fn)) return false
+        const fnName = fn.name
+        const fnArgs = fn.arguments
+        if (!isOptString(fnName) || !isOptString(fnArgs)) return false
+        name = fnName
+        args = fnArgs
+      }
+      if (out !== undefined) {
+        out.push(
+          StreamEvent.toolCallDelta({
+            index: index ?? i,
+            ...(nonEmpty(id) ? { id } : {}),
+            ...(nonEmpty(name) ? { name } : {}),
+            argumentsDelta: args ?? ""
+          })
+        )
+      }
+    }
+    return true
+  }
+
+  private streamError(json: { readonly [key: string]: unknown }, data: string): LlmError.LlmError {
+    const body = readErrorObject(json)
+    const message = scrub(body?.message ?? data.slice(0, 500), this.site.secrets)
+    return new LlmError.ProviderStreamError({
+      provider: this.site.provider,
+      model: this.site.model,
+      providerMessage: message,
+      retryable: isTransient(body?.type, body?.code),
+      ...(body?.type !== undefined ? { errorType: body.type } : body?.code !== undefined ? { errorType: body.code } : {})
+    })
+  }
+
+  private schemaError(json: unknown, data: string): LlmError.LlmError {
+    const decoded = decodeChunk(json)
+    const reason = decoded._tag === "Left"
+      ? `a chunk does not match the chat.completion.chunk schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
+      : "a chunk does not match the chat.completion.chunk schema"
+    return this.decodeError(reason, data)
+  }
+
+  private decodeError(reason: string, data: string): LlmError.LlmError {
+    return new LlmError.DecodeError({
+      provider: this.site.provider,
+      model: this.site.model,
+      reason,
+      data: scrub(data.slice(0, 200), this.site.secrets)
+    })
+  }
+}

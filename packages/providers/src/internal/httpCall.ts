@@ -1,0 +1,80 @@
+/**
+ * Sending a provider request and turning the response into events or a typed failure.
+ * @internal
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { type LlmError, LlmError as Errors, type StreamEvent, WireDecoder } from "@sluice/core"
+import { fromBodyError, fromClientError, fromStatus, scrub, type Site } from "./httpFailure.js"
+
+/** Decoding options shared by the adapters. */
+export interface StreamOptions {
+  readonly guard: boolean
+  readonly maxEventSize: number | undefined
+}
+
+const isOk = (status: number): boolean => status >= 200 && status < 300
+
+/** Executes the request; a non-2xx status becomes its typed error (the body read for the provider's message). */
+export const execute = (
+  client: HttpClient.HttpClient,
+  site: Site,
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError.LlmError> =>
+  client.execute(request).pipe(
+    Effect.mapError((error) => fromClientError(site, error)),
+    Effect.flatMap((response) =>
+      isOk(response.status)
+        ? Effect.succeed(response)
+        : Effect.flatMap(
+          Effect.orElseSucceed(response.text, () => ""),
+          (text) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(fromStatus(site, response.status, response.headers, text, now)))
+        )
+    )
+  )
+
+/** Streams a response body through a provider's wire decoder. */
+export const stream = (
+  client: HttpClient.HttpClient,
+  site: Site,
+  request: HttpClientRequest.HttpClientRequest,
+  decoder: WireDecoder.WireDecoder,
+  options: StreamOptions
+): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
+  Stream.unwrap(
+    Effect.map(execute(client, site, request), (response) =>
+      WireDecoder.decodeBody(response.stream, {
+        provider: site.provider,
+        model: site.model,
+        decoder,
+        mapBodyError: (error) => fromBodyError(site, error),
+        guard: options.guard,
+        ...(options.maxEventSize === undefined ? {} : { maxEventSize: options.maxEventSize })
+      }))
+  )
+
+/** Executes a non-streaming request and parses its JSON body. */
+export const json = (
+  client: HttpClient.HttpClient,
+  site: Site,
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<unknown, LlmError.LlmError> =>
+  Effect.flatMap(execute(client, site, request), (response) =>
+    Effect.flatMap(
+      Effect.mapError(response.text, (error) => fromBodyError(site, error)),
+      (text) =>
+        Effect.try({
+          try: (): unknown => JSON.parse(text),
+          catch: (e) =>
+            new Errors.DecodeError({
+              provider: site.provider,
+              model: site.model,
+              reason: `malformed JSON response (${e instanceof Error ? e.message : String(e)})`,
+              data: scrub(text.slice(0, 200), site.secrets)
+            })
+        })
+    ))
