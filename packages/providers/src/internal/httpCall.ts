@@ -2,6 +2,7 @@
  * Sending a provider request and turning the response into events or a typed failure.
  * @internal
  */
+import * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -15,17 +16,30 @@ import { fromBodyError, fromClientError, fromStatus, scrub, type Site } from "./
 export interface StreamOptions {
   readonly guard: boolean
   readonly maxEventSize: number | undefined
+  /** Request headers to redact in traces besides @effect/platform's defaults (e.g. `x-goog-api-key`). */
+  readonly redactHeaders?: ReadonlyArray<string> | undefined
 }
 
 const isOk = (status: number): boolean => status >= 200 && status < 300
+
+/** Sends the request with `redactHeaders` added to the header names @effect/platform redacts in spans. */
+const send = (
+  client: HttpClient.HttpClient,
+  request: HttpClientRequest.HttpClientRequest,
+  redactHeaders: ReadonlyArray<string> | undefined
+) =>
+  redactHeaders === undefined || redactHeaders.length === 0
+    ? client.execute(request)
+    : Effect.locallyWith(client.execute(request), Headers.currentRedactedNames, (names) => [...names, ...redactHeaders])
 
 /** Executes the request; a non-2xx status becomes its typed error (the body read for the provider's message). */
 export const execute = (
   client: HttpClient.HttpClient,
   site: Site,
-  request: HttpClientRequest.HttpClientRequest
+  request: HttpClientRequest.HttpClientRequest,
+  redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError.LlmError> =>
-  client.execute(request).pipe(
+  send(client, request, redactHeaders).pipe(
     Effect.mapError((error) => fromClientError(site, error)),
     Effect.flatMap((response) =>
       isOk(response.status)
@@ -46,7 +60,7 @@ export const stream = (
   options: StreamOptions
 ): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
   Stream.unwrap(
-    Effect.map(execute(client, site, request), (response) =>
+    Effect.map(execute(client, site, request, options.redactHeaders), (response) =>
       WireDecoder.decodeBody(response.stream, {
         provider: site.provider,
         model: site.model,
@@ -61,9 +75,10 @@ export const stream = (
 export const json = (
   client: HttpClient.HttpClient,
   site: Site,
-  request: HttpClientRequest.HttpClientRequest
+  request: HttpClientRequest.HttpClientRequest,
+  redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<unknown, LlmError.LlmError> =>
-  Effect.flatMap(execute(client, site, request), (response) =>
+  Effect.flatMap(execute(client, site, request, redactHeaders), (response) =>
     Effect.flatMap(
       Effect.mapError(response.text, (error) => fromBodyError(site, error)),
       (text) =>

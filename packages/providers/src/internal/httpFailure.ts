@@ -77,7 +77,7 @@ export const readErrorBody = (text: string): ErrorBody => {
 }
 
 const contextLengthPattern =
-  /context[_ ]length|context window|maximum context|prompt is too long|input is too long|too many (input )?tokens|exceeds? the (maximum|max) (number of )?tokens|token limit|input token count/i
+  /context[_ ]length|context window|context limit|maximum context|prompt is too long|input is too long|too many (input )?tokens|exceeds? the (maximum|max) (number of )?tokens|token limit|input token count/i
 
 /** True when a 400/413 says the prompt does not fit the model. */
 export const isContextLength = (body: ErrorBody): boolean =>
@@ -98,7 +98,8 @@ export const fromStatus = (site: Site, status: number, headers: Headers.Headers,
   if (status === 401 || status === 403) return new LlmError.AuthenticationFailed({ ...withMessage, status })
   if ((status === 400 || status === 413) && isContextLength(body)) return new LlmError.ContextLengthExceeded(withMessage)
   if (status >= 500 || status === 408) return new LlmError.ServerError({ ...withMessage, status })
-  const code = body.code ?? body.type
+  // A numeric code (Gemini's `code: 400`) only repeats the status: prefer the named type (`INVALID_ARGUMENT`).
+  const code = body.code !== undefined && !/^\d+$/.test(body.code) ? body.code : body.type ?? body.code
   return new LlmError.InvalidRequest(code === undefined ? { ...withMessage, status } : { ...withMessage, status, code })
 }
 

@@ -1,0 +1,234 @@
+/**
+ * The adapter for Anthropic's Messages API (`POST {baseUrl}/v1/messages`), streamed over SSE and not.
+ *
+ * Text, extended thinking (as reasoning), tool calls and usage (`message_start` input plus cumulative
+ * `message_delta` output) map to Sluice's events; an `error` event inside the stream is a
+ * `ProviderStreamError`, retryable when its type is `overloaded_error`, `api_error`, `rate_limit_error` or
+ * `timeout_error`; HTTP 529 is a `ServerError`.
+ *
+ * @example
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Config, Effect, Layer, Stream } from "effect"
+ * import { ChatRequest, LanguageModel } from "@sluice/core"
+ * import { Anthropic } from "@sluice/providers"
+ *
+ * const Claude = Anthropic.layerConfig({ apiKey: Config.redacted("ANTHROPIC_API_KEY") })
+ * const program = LanguageModel.stream({ model: "claude-sonnet-4-5", messages: [ChatRequest.user("Hi")] }).pipe(
+ *   Stream.runForEach((e) => Effect.sync(() => e._tag === "TextDelta" && process.stdout.write(e.text))),
+ *   Effect.provide(Claude.pipe(Layer.provide(NodeHttpClient.layerUndici)))
+ * )
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { type ChatRequest, Completion, LanguageModel, LlmError, type StreamEvent } from "@sluice/core"
+import * as AnthropicRequest from "./internal/AnthropicRequest.js"
+import { AnthropicStreamDecoder, finishReasonOf, isRetryableErrorType, toUsage } from "./internal/AnthropicStreamDecoder.js"
+import * as AnthropicWire from "./internal/AnthropicWire.js"
+import * as Http from "./internal/httpCall.js"
+import { readErrorObject, scrub, type Site } from "./internal/httpFailure.js"
+
+/**
+ * The API's base URL, without `/v1` (as in Anthropic's SDK).
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseUrl = "https://api.anthropic.com"
+
+/**
+ * The `anthropic-version` header sent unless another is given.
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultVersion = "2023-06-01"
+
+/**
+ * The `max_tokens` sent when a request has none (the API requires one).
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxTokens = 4096
+
+/**
+ * Options of the Anthropic adapter.
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Sent as `x-api-key`. */
+  readonly apiKey: Redacted.Redacted<string>
+  /** Default `https://api.anthropic.com`; the adapter appends `/v1/messages`. */
+  readonly baseUrl?: string | undefined
+  /** The `anthropic-version` header (default `2023-06-01`). */
+  readonly version?: string | undefined
+  /** `max_tokens` for requests without `maxTokens` (default 4096). */
+  readonly defaultMaxTokens?: number | undefined
+  /** A JSON-schema response format as native structured outputs (default) or as a system instruction (models before Claude 4.5). */
+  readonly jsonMode?: "native" | "instruction" | undefined
+  /** Extra request headers (e.g. `anthropic-beta`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  /** Extra top-level body fields, merged last (e.g. `thinking: { type: "enabled", budget_tokens: 2048 }`). */
+  readonly extraBody?: { readonly [key: string]: unknown } | undefined
+  /** The name errors and metrics use (default "anthropic"). */
+  readonly provider?: string | undefined
+  /** The finish-reason guard (default on): a stream that ends without a stop reason fails with `IncompleteStream`. */
+  readonly guard?: boolean | undefined
+  /** Bound on one SSE event, in characters (default 10 MiB). */
+  readonly maxEventSize?: number | undefined
+}
+
+const decodeMessage = Schema.decodeUnknownEither(AnthropicWire.Message)
+
+/**
+ * Builds the service from an `HttpClient`.
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
+  Effect.map(HttpClient.HttpClient, (client) => {
+    const provider = options.provider ?? "anthropic"
+    const url = `${(options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")}/v1/messages`
+    const secrets = [Redacted.value(options.apiKey)]
+    const site = (request: ChatRequest.ChatRequest): Site => ({ provider, model: request.model, secrets })
+    const guard = options.guard ?? true
+
+    const httpRequest = (
+      where: Site,
+      request: ChatRequest.ChatRequest,
+      stream: boolean
+    ): Either.Either<HttpClientRequest.HttpClientRequest, LlmError.LlmError> =>
+      Either.map(
+        Either.mapLeft(
+          AnthropicRequest.body(request, {
+            stream,
+            defaultMaxTokens: options.defaultMaxTokens ?? defaultMaxTokens,
+            jsonMode: options.jsonMode ?? "native",
+            extraBody: options.extraBody
+          }),
+          (reason) =>
+            new LlmError.InvalidRequest({ provider: where.provider, model: where.model, code: "unsendable_request", providerMessage: reason })
+        ),
+        (body) =>
+          HttpClientRequest.post(url).pipe(
+            HttpClientRequest.setHeaders({
+              accept: stream ? "text/event-stream" : "application/json",
+              "anthropic-version": options.version ?? defaultVersion,
+              ...options.headers,
+              "x-api-key": Redacted.value(options.apiKey)
+            }),
+            HttpClientRequest.bodyUnsafeJson(body)
+          )
+      )
+
+    const stream = (request: ChatRequest.ChatRequest): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
+      Stream.suspend(() => {
+        const where = site(request)
+        const req = httpRequest(where, request, true)
+        if (Either.isLeft(req)) return Stream.fail(req.left)
+        return Http.stream(client, where, req.right, new AnthropicStreamDecoder(where), { guard, maxEventSize: options.maxEventSize })
+      })
+
+    const complete = (request: ChatRequest.ChatRequest): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
+      Effect.suspend(() => {
+        const where = site(request)
+        const req = httpRequest(where, request, false)
+        if (Either.isLeft(req)) return Effect.fail(req.left)
+        return Effect.flatMap(Http.json(client, where, req.right), (json) => toCompletion(where, json, guard))
+      })
+
+    return LanguageModel.make({ provider, stream, complete })
+  })
+
+/** Reads a non-streamed message (or the error object a proxy answered with status 200). */
+const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> => {
+  if (Predicate.isRecord(json) && json.type === "error") {
+    const body = readErrorObject(json)
+    return Effect.fail(
+      new LlmError.ProviderStreamError({
+        provider: site.provider,
+        model: site.model,
+        providerMessage: scrub(body?.message ?? "unknown error", site.secrets),
+        retryable: isRetryableErrorType(body?.type),
+        ...(body?.type === undefined ? {} : { errorType: body.type })
+      })
+    )
+  }
+  const decoded = decodeMessage(json)
+  if (Either.isLeft(decoded)) {
+    return Effect.fail(
+      new LlmError.DecodeError({
+        provider: site.provider,
+        model: site.model,
+        reason: `the response does not match the message schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
+      })
+    )
+  }
+  const message = decoded.right
+  let text = ""
+  let reasoning = ""
+  const toolCalls: Array<Completion.ToolCall> = []
+  for (const block of message.content) {
+    if (AnthropicWire.isTextBlock(block)) text += block.text
+    else if (AnthropicWire.isThinkingBlock(block)) reasoning += block.thinking
+    else if (AnthropicWire.isToolUseBlock(block)) {
+      toolCalls.push({ id: block.id, name: block.name, arguments: JSON.stringify(block.input ?? {}) })
+    }
+  }
+  const usage = toUsage({
+    input: message.usage.input_tokens,
+    output: message.usage.output_tokens ?? 0,
+    cacheCreation: message.usage.cache_creation_input_tokens ?? undefined,
+    cacheRead: message.usage.cache_read_input_tokens ?? undefined
+  })
+  const raw = message.stop_reason
+  const completion: Completion.Completion = {
+    text,
+    reasoning,
+    toolCalls,
+    usage: Completion.usageFromEvent(usage),
+    finishReason: raw === undefined || raw === null || raw === "" ? null : finishReasonOf(raw)
+  }
+  if (guard && completion.finishReason === null) {
+    return Effect.fail(new LlmError.IncompleteStream({ provider: site.provider, model: site.model, ending: "eof", partial: completion }))
+  }
+  return Effect.succeed(completion)
+}
+
+/**
+ * The adapter as a Layer.
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Layer.effect(LanguageModel.LanguageModel, make(options))
+
+/**
+ * The adapter as a Layer, its key (and optionally base URL) read from `Config`, e.g. `Config.redacted("ANTHROPIC_API_KEY")`.
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Omit<Options, "apiKey" | "baseUrl"> & {
+    readonly apiKey: Config.Config<Redacted.Redacted<string>>
+    readonly baseUrl?: string | Config.Config<string> | undefined
+  }
+): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(
+    LanguageModel.LanguageModel,
+    Effect.gen(function*() {
+      const apiKey = yield* options.apiKey
+      const baseUrl = options.baseUrl === undefined || typeof options.baseUrl === "string" ? options.baseUrl : yield* options.baseUrl
+      return yield* make({ ...options, apiKey, baseUrl })
+    })
+  )
