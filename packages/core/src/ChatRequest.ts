@@ -53,7 +53,9 @@ export const Message = Schema.Struct({
   content: Schema.String,
   toolCalls: Schema.optional(Schema.Array(MessageToolCall)),
   toolCallId: Schema.optional(Schema.String),
-  name: Schema.optional(Schema.String)
+  name: Schema.optional(Schema.String),
+  /** On a final assistant message: the model must continue this text (prefill), not answer anew. */
+  prefix: Schema.optional(Schema.Boolean)
 })
 
 /**

@@ -171,14 +171,18 @@ export class TransportError extends Schema.TaggedError<TransportError>()("Transp
  */
 export class IncompleteStream extends Schema.TaggedError<IncompleteStream>()("IncompleteStream", {
   ...common,
-  /** How it ended: the body closed, `[DONE]` came without a finish, or the body closed inside an event. */
-  ending: Schema.Literal("eof", "done-without-finish", "ended-mid-event")
+  /**
+   * How it ended: the body closed, `[DONE]` came without a finish, the body closed inside an event,
+   * or (with `Policy.guard({ failOn: ["length"] })`) the model hit its token limit.
+   */
+  ending: Schema.Literal("eof", "done-without-finish", "ended-mid-event", "length")
 }) {
   override get message(): string {
     const how = {
       eof: "ended without a finish reason",
       "done-without-finish": "sent [DONE] without a finish reason",
-      "ended-mid-event": "ended in the middle of an event, without a finish reason"
+      "ended-mid-event": "ended in the middle of an event, without a finish reason",
+      length: "stopped at the token limit (finish reason length)"
     }[this.ending]
     const after = received(this.partial)
     return `the stream from ${where(this)} ${how}${after === "" ? " before any output" : after}`
@@ -233,6 +237,38 @@ export class MissingUsage extends Schema.TaggedError<MissingUsage>()("MissingUsa
 }
 
 /**
+ * Every candidate's circuit breaker is open: Sluice failed fast without a request; `reopensAt` is the earliest probe time.
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen", {
+  ...common,
+  /** Epoch milliseconds at which the first breaker lets a probe through. */
+  reopensAt: Schema.Number
+}) {
+  override get message(): string {
+    return `${where(this)}: circuit open after repeated failures; skipped without a request until ${new Date(this.reopensAt).toISOString()}`
+  }
+}
+
+/**
+ * The "stream" was a buffered replay: its first token came only when the whole answer did (asked for with `Policy.detectBuffered({ fail: true })`).
+ * @since 0.1.0
+ * @category errors
+ */
+export class BufferedStream extends Schema.TaggedError<BufferedStream>()("BufferedStream", {
+  ...common,
+  /** Milliseconds from the first token to the end of the answer. */
+  spreadMs: Schema.Number,
+  /** Milliseconds from the start of the request to the first token. */
+  firstTokenMs: Schema.Number
+}) {
+  override get message(): string {
+    return `the stream from ${where(this)} was replayed from a buffer: the first token came after ${Math.round(this.firstTokenMs)} ms and the whole answer within ${Math.round(this.spreadMs)} ms of it`
+  }
+}
+
+/**
  * Any Sluice failure.
  * @since 0.1.0
  * @category models
@@ -249,6 +285,8 @@ export type LlmError =
   | ProviderStreamError
   | DecodeError
   | MissingUsage
+  | CircuitOpen
+  | BufferedStream
 
 /**
  * The schema of every failure, for serialisation.
@@ -266,7 +304,9 @@ export const LlmError = Schema.Union(
   IncompleteStream,
   ProviderStreamError,
   DecodeError,
-  MissingUsage
+  MissingUsage,
+  CircuitOpen,
+  BufferedStream
 )
 
 const tags: ReadonlySet<string> = new Set([
@@ -280,7 +320,9 @@ const tags: ReadonlySet<string> = new Set([
   "IncompleteStream",
   "ProviderStreamError",
   "DecodeError",
-  "MissingUsage"
+  "MissingUsage",
+  "CircuitOpen",
+  "BufferedStream"
 ])
 
 /**
@@ -312,6 +354,8 @@ export const isRetryable = (error: LlmError): boolean => {
     case "InvalidRequest":
     case "DecodeError":
     case "MissingUsage":
+    case "CircuitOpen":
+    case "BufferedStream":
       return false
   }
 }
@@ -321,8 +365,15 @@ export const isRetryable = (error: LlmError): boolean => {
  * @since 0.1.0
  * @category combinators
  */
-export const withPartial = (error: LlmError, partial: Completion.Completion): LlmError => {
-  if (error.partial !== undefined) return error
+export const withPartial = (error: LlmError, partial: Completion.Completion): LlmError =>
+  error.partial !== undefined ? error : replacePartial(error, partial)
+
+/**
+ * The same error with `partial` replaced (a policy that spliced several attempts into one stream knows the whole of it).
+ * @since 0.1.0
+ * @category combinators
+ */
+export const replacePartial = (error: LlmError, partial: Completion.Completion): LlmError => {
   switch (error._tag) {
     case "RateLimited":
       return new RateLimited({ ...fieldsOf(error), retryAfter: error.retryAfter, providerMessage: error.providerMessage, partial })
@@ -358,6 +409,10 @@ export const withPartial = (error: LlmError, partial: Completion.Completion): Ll
       return new DecodeError({ ...fieldsOf(error), reason: error.reason, data: error.data, partial })
     case "MissingUsage":
       return new MissingUsage({ ...fieldsOf(error), partial })
+    case "CircuitOpen":
+      return new CircuitOpen({ ...fieldsOf(error), reopensAt: error.reopensAt, partial })
+    case "BufferedStream":
+      return new BufferedStream({ ...fieldsOf(error), spreadMs: error.spreadMs, firstTokenMs: error.firstTokenMs, partial })
   }
 }
 

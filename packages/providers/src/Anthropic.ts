@@ -84,6 +84,8 @@ export interface Options {
   readonly provider?: string | undefined
   /** The finish-reason guard (default on): a stream that ends without a stop reason fails with `IncompleteStream`. */
   readonly guard?: boolean | undefined
+  /** Whether the model continues a final assistant message (prefill; default true). Some newer models refuse prefill: set false. */
+  readonly prefill?: boolean | undefined
   /** Bound on one SSE event, in characters (default 10 MiB). */
   readonly maxEventSize?: number | undefined
 }
@@ -144,10 +146,15 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         const where = site(request)
         const req = httpRequest(where, request, false)
         if (Either.isLeft(req)) return Effect.fail(req.left)
-        return Effect.flatMap(Http.json(client, where, req.right), (json) => toCompletion(where, json, guard))
+        return Http.completion(client, where, req.right, (json) => toCompletion(where, json, guard))
       })
 
-    return LanguageModel.make({ provider, stream, complete })
+    return LanguageModel.make({
+      provider,
+      capabilities: { continuation: options.prefill === false ? "instruction" : "prefill" },
+      stream,
+      complete
+    })
   })
 
 /** Reads a non-streamed message (or the error object a proxy answered with status 200). */

@@ -138,7 +138,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         const where = site(request)
         const req = httpRequest(where, request, false)
         if (Either.isLeft(req)) return Effect.fail(req.left)
-        return Effect.flatMap(Http.json(client, where, req.right, redact), (json) => toCompletion(where, json, guard))
+        return Http.completion(client, where, req.right, (json) => toCompletion(where, json, guard), redact)
       })
 
     return LanguageModel.make({ provider, stream, complete })

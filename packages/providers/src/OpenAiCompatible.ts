@@ -58,6 +58,11 @@ export interface Options {
   readonly guard?: boolean | undefined
   /** Bound on one SSE event, in characters (default 10 MiB). */
   readonly maxEventSize?: number | undefined
+  /**
+   * The server continues a final assistant message sent with `prefix: true` (DeepSeek's chat prefix
+   * completion, on its beta base URL); used by `Policy.continuation`. Default false.
+   */
+  readonly prefill?: boolean | undefined
 }
 
 const decodeCompletion = Schema.decodeUnknownEither(OpenAiWire.ChatCompletion)
@@ -76,6 +81,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
       stream,
       includeUsage: options.includeUsage ?? true,
       maxTokensField: options.maxTokensField ?? "max_tokens",
+      prefixFlag: options.prefill === true,
       extraBody: options.extraBody
     })
     const httpRequest = (request: ChatRequest.ChatRequest, stream: boolean) => {
@@ -100,10 +106,15 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     const complete = (request: ChatRequest.ChatRequest): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
       Effect.suspend(() => {
         const where = site(request)
-        return Effect.flatMap(Http.json(client, where, httpRequest(request, false)), (json) => toCompletion(where, json, options.guard ?? true))
+        return Http.completion(client, where, httpRequest(request, false), (json) => toCompletion(where, json, options.guard ?? true))
       })
 
-    return LanguageModel.make({ provider, stream, complete })
+    return LanguageModel.make({
+      provider,
+      capabilities: { continuation: options.prefill === true ? "prefill" : "instruction" },
+      stream,
+      complete
+    })
   })
 
 const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> => {

@@ -75,7 +75,8 @@ export const body = (request: ChatRequest.ChatRequest, options: BodyOptions): Ei
       case "assistant": {
         const calls = m.toolCalls ?? []
         if (calls.length === 0) {
-          messages.push({ role: "assistant", content: m.content })
+          // A prefill (the answer to continue) may not end in whitespace: the API refuses it.
+          messages.push({ role: "assistant", content: m.prefix === true ? m.content.trimEnd() : m.content })
           break
         }
         const content: Array<Json> = m.content === "" ? [] : [{ type: "text", text: m.content }]

@@ -10,11 +10,13 @@ export interface BodyOptions {
   readonly includeUsage: boolean
   /** `max_tokens` (OpenAI-compatible servers) or `max_completion_tokens` (OpenAI's reasoning models). */
   readonly maxTokensField: "max_tokens" | "max_completion_tokens"
+  /** Send `prefix: true` on a final assistant message marked as a prefix (DeepSeek). */
+  readonly prefixFlag: boolean
   /** Extra top-level fields a server needs, merged last. */
   readonly extraBody: { readonly [key: string]: unknown } | undefined
 }
 
-const message = (m: ChatRequest.Message): { readonly [key: string]: unknown } => {
+const message = (m: ChatRequest.Message, prefixFlag: boolean): { readonly [key: string]: unknown } => {
   switch (m.role) {
     case "tool":
       return { role: "tool", tool_call_id: m.toolCallId ?? "", content: m.content }
@@ -30,7 +32,7 @@ const message = (m: ChatRequest.Message): { readonly [key: string]: unknown } =>
           }))
         }
       }
-      return { role: "assistant", content: m.content }
+      return m.prefix === true && prefixFlag ? { role: "assistant", content: m.content, prefix: true } : { role: "assistant", content: m.content }
     case "system":
     case "user":
       return m.name === undefined ? { role: m.role, content: m.content } : { role: m.role, content: m.content, name: m.name }
@@ -58,7 +60,7 @@ const responseFormat = (format: ChatRequest.ResponseFormat): unknown => {
 export const body = (request: ChatRequest.ChatRequest, options: BodyOptions): { readonly [key: string]: unknown } => {
   const out: { [key: string]: unknown } = {
     model: request.model,
-    messages: request.messages.map(message)
+    messages: request.messages.map((m) => message(m, options.prefixFlag))
   }
   if (options.stream) {
     out.stream = true

@@ -9,7 +9,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { type LlmError, LlmError as Errors, type StreamEvent, WireDecoder } from "@sluice/core"
+import { type Completion, type LlmError, LlmError as Errors, Policy, type StreamEvent, WireDecoder } from "@sluice/core"
 import { fromBodyError, fromClientError, fromStatus, scrub, type Site } from "./httpFailure.js"
 
 /** Decoding options shared by the adapters. */
@@ -59,7 +59,8 @@ export const stream = (
   decoder: WireDecoder.WireDecoder,
   options: StreamOptions
 ): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
-  Stream.unwrap(
+  // Every request is an attempt that request-level policies can count and cost.
+  Policy.recordAttempt(Stream.unwrap(
     Effect.map(execute(client, site, request, options.redactHeaders), (response) =>
       WireDecoder.decodeBody(response.stream, {
         provider: site.provider,
@@ -69,7 +70,7 @@ export const stream = (
         guard: options.guard,
         ...(options.maxEventSize === undefined ? {} : { maxEventSize: options.maxEventSize })
       }))
-  )
+  ), site)
 
 /** Executes a non-streaming request and parses its JSON body. */
 export const json = (
@@ -93,3 +94,13 @@ export const json = (
             })
         })
     ))
+
+/** Makes a non-streaming call and decodes its JSON into a completion, recorded as an attempt. */
+export const completion = (
+  client: HttpClient.HttpClient,
+  site: Site,
+  request: HttpClientRequest.HttpClientRequest,
+  decode: (json: unknown) => Effect.Effect<Completion.Completion, LlmError.LlmError>,
+  redactHeaders?: ReadonlyArray<string>
+): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
+  Policy.recordCall(Effect.flatMap(json(client, site, request, redactHeaders), decode), site)

@@ -1,0 +1,111 @@
+/**
+ * Hedged requests: when the first token is late, ask the next model too; the first to emit wins.
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { ChatRequest } from "../../ChatRequest.js"
+import * as LanguageModel from "../../LanguageModel.js"
+import type * as LlmError from "../../LlmError.js"
+import { isToken, type StreamEvent } from "../../StreamEvent.js"
+import { AttemptInfo, type Middleware } from "./core.js"
+import type { Route } from "./failover.js"
+
+/**
+ * Options of `hedge`.
+ * @since 0.1.0
+ * @category models
+ */
+export interface HedgeOptions {
+  /** How long to wait for a first token before starting the next route too. */
+  readonly after: Duration.DurationInput
+  /** The routes to hedge with, in order (the wrapped service is the first). */
+  readonly routes: ReadonlyArray<Route>
+}
+
+/** A started candidate: what it emitted up to its first token, and the pull for the rest. */
+interface Started {
+  readonly head: ReadonlyArray<Chunk.Chunk<StreamEvent>>
+  readonly pull: Effect.Effect<Chunk.Chunk<StreamEvent>, Option.Option<LlmError.LlmError>>
+  readonly scope: Scope.CloseableScope
+}
+
+/** Starts a stream in its own scope and pulls until its first token (or its end); the scope closes if it loses or fails. */
+const start = (stream: Stream.Stream<StreamEvent, LlmError.LlmError>): Effect.Effect<Started, LlmError.LlmError> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const run = Effect.gen(function*() {
+        const pull = yield* Scope.extend(Stream.toPull(stream), scope)
+        const head: Array<Chunk.Chunk<StreamEvent>> = []
+        while (true) {
+          const next = yield* Effect.either(pull)
+          if (next._tag === "Left") {
+            if (Option.isSome(next.left)) return yield* Effect.fail(next.left.value)
+            // Ended without a token: it still answered (the guard inside decides whether that is a failure).
+            return { head, pull: Effect.fail(Option.none()), scope }
+          }
+          head.push(next.right)
+          if (Chunk.some(next.right, isToken)) return { head, pull, scope }
+        }
+      })
+      return yield* restore(run).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))))
+    })
+  )
+
+const hedgeInfo = { kind: "hedge" } as const
+
+/**
+ * If no first token comes within `after`, starts the next route as well (at once if the current
+ * one fails); the first to emit a token wins and the others are interrupted, their requests aborted.
+ * At most one request per route.
+ * @since 0.1.0
+ * @category policies
+ */
+export const hedge = (options: HedgeOptions): Middleware => (self) => {
+  const after = Duration.decode(options.after)
+  const candidates = [{ service: self, model: undefined }, ...options.routes].map((route) => ({
+    service: route.service ?? self,
+    model: route.model
+  }))
+  const streamOf = (request: ChatRequest, index: number): Stream.Stream<StreamEvent, LlmError.LlmError> => {
+    const model = candidates[index].model
+    const source = candidates[index].service.stream(model === undefined ? request : { ...request, model })
+    return index === 0 ? source : Stream.provideService(source, AttemptInfo, hedgeInfo)
+  }
+  const raceFrom = (request: ChatRequest, index: number): Effect.Effect<Started, LlmError.LlmError> => {
+    const current = start(streamOf(request, index))
+    if (index + 1 >= candidates.length) return current
+    return Effect.gen(function*() {
+      const failed = yield* Deferred.make<void>()
+      const first = Effect.tapError(current, () => Deferred.succeed(failed, undefined))
+      const next = Effect.zipRight(Effect.raceFirst(Effect.sleep(after), Deferred.await(failed)), raceFrom(request, index + 1))
+      return yield* Effect.race(first, next)
+    })
+  }
+  const stream = (request: ChatRequest) =>
+    Stream.unwrapScoped(
+      Effect.gen(function*() {
+        const winner = yield* raceFrom(request, 0).pipe(
+          // When every route failed, report the last failure rather than the whole cause tree.
+          Effect.catchAllCause((cause) => {
+            const failures = Chunk.toReadonlyArray(Cause.failures(cause))
+            return failures.length === 0 ? Effect.failCause(cause) : Effect.fail(failures[failures.length - 1])
+          })
+        )
+        yield* Effect.addFinalizer((exit) => Scope.close(winner.scope, exit))
+        return Stream.fromIterable(winner.head).pipe(
+          Stream.flattenChunks,
+          Stream.concat(Stream.repeatEffectChunkOption(winner.pull))
+        )
+      })
+    )
+  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, stream, complete: self.complete })
+}

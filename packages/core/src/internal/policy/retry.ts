@@ -1,0 +1,135 @@
+/**
+ * Retrying a request on retryable failures, driven by an Effect `Schedule`.
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as ScheduleIntervals from "effect/ScheduleIntervals"
+import * as Stream from "effect/Stream"
+import type { ChatRequest } from "../../ChatRequest.js"
+import * as LanguageModel from "../../LanguageModel.js"
+import * as LlmError from "../../LlmError.js"
+import type { StreamEvent } from "../../StreamEvent.js"
+import { AttemptInfo, Deadline, type Middleware } from "./core.js"
+
+/**
+ * Options of `retry`.
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryOptions {
+  /** The schedule between attempts (default: exponential from 250 ms, doubling, jittered, at most 3 retries). */
+  readonly schedule?: Schedule.Schedule<unknown, LlmError.LlmError> | undefined
+  /** A schedule per error tag, e.g. more patience for `RateLimited` than for `ServerError`. */
+  readonly schedules?: { readonly [Tag in LlmError.LlmError["_tag"]]?: Schedule.Schedule<unknown, LlmError.LlmError> } | undefined
+  /** Hard cap on attempts, the first included, whatever the schedules say (default 4). */
+  readonly maxAttempts?: number | undefined
+  /** Which failures to retry (default `LlmError.isRetryable`). */
+  readonly while?: ((error: LlmError.LlmError) => boolean) | undefined
+  /** Retry a stream that already handed events to the caller (default false: they would see text twice; see `continuation`). */
+  readonly afterOutput?: boolean | undefined
+}
+
+/**
+ * The default retry schedule: exponential from 250 ms, doubling, jittered, at most 3 retries.
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRetrySchedule: Schedule.Schedule<unknown, LlmError.LlmError> = Schedule.exponential("250 millis", 2).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(3))
+)
+
+/** Steps a schedule by hand, so the wait can be compared with `retryAfter` and the deadline before sleeping. */
+class Stepper {
+  private state: unknown
+  constructor(private readonly schedule: Schedule.Schedule<unknown, LlmError.LlmError>) {
+    this.state = schedule.initial
+  }
+  /** The delay before the next attempt in milliseconds, or none when the schedule is done. */
+  next(now: number, error: LlmError.LlmError): Effect.Effect<Option.Option<number>> {
+    return Effect.map(this.schedule.step(now, error, this.state), ([state, , decision]) => {
+      this.state = state
+      if (ScheduleDecision.isDone(decision)) return Option.none()
+      return Option.some(Math.max(0, ScheduleIntervals.start(decision.intervals) - now))
+    })
+  }
+}
+
+/** The retry decision for one request: shared by its stream and complete forms. */
+class Retrier {
+  attempts = 1
+  private readonly steppers = new Map<string, Stepper>()
+  constructor(private readonly options: RetryOptions) {}
+
+  /** Waits before the next attempt and returns true, or returns false when the error must stand. */
+  shouldRetry(error: LlmError.LlmError): Effect.Effect<boolean> {
+    return Effect.gen(this, function*() {
+      const retryable = this.options.while ?? LlmError.isRetryable
+      if (!retryable(error) || this.attempts >= (this.options.maxAttempts ?? 4)) return false
+      let stepper = this.steppers.get(error._tag)
+      if (stepper === undefined) {
+        stepper = new Stepper(this.options.schedules?.[error._tag] ?? this.options.schedule ?? defaultRetrySchedule)
+        this.steppers.set(error._tag, stepper)
+      }
+      const clock = yield* Effect.clock
+      const now = clock.unsafeCurrentTimeMillis()
+      const delay = yield* stepper.next(now, error)
+      if (Option.isNone(delay)) return false
+      // The server's own wait wins over a shorter schedule delay.
+      const wait = error._tag === "RateLimited" && error.retryAfter !== undefined
+        ? Math.max(delay.value, Duration.toMillis(error.retryAfter))
+        : delay.value
+      const deadline = yield* Effect.serviceOption(Deadline)
+      // A wait that ends past the total deadline cannot lead to an answer in time: fail now.
+      if (Option.isSome(deadline) && now + wait >= deadline.value.at) return false
+      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+      this.attempts++
+      return true
+    })
+  }
+}
+
+const retryInfo = { kind: "retry" } as const
+
+/**
+ * Retries failed requests on a `Schedule`: only retryable errors, honouring `retryAfter`, within any
+ * total deadline, by default only while nothing reached the caller, never more than `maxAttempts`.
+ * @since 0.1.0
+ * @category policies
+ */
+export const retry = (options: RetryOptions = {}): Middleware => (self) => {
+  const stream = (request: ChatRequest) =>
+    Stream.suspend(() => {
+      const retrier = new Retrier(options)
+      const attempt = (first: boolean): Stream.Stream<StreamEvent, LlmError.LlmError> => {
+        let emitted = false
+        const source = first ? self.stream(request) : Stream.provideService(self.stream(request), AttemptInfo, retryInfo)
+        return source.pipe(
+          Stream.mapChunks((chunk) => {
+            if (chunk.length > 0) emitted = true
+            return chunk
+          }),
+          Stream.catchAll((error) =>
+            emitted && options.afterOutput !== true
+              ? Stream.fail(error)
+              : Stream.unwrap(Effect.map(retrier.shouldRetry(error), (again) => (again ? attempt(false) : Stream.fail(error))))
+          )
+        )
+      }
+      return attempt(true)
+    })
+  const complete = (request: ChatRequest) =>
+    Effect.suspend(() => {
+      const retrier = new Retrier(options)
+      const attempt = (first: boolean): ReturnType<LanguageModel.Service["complete"]> =>
+        (first ? self.complete(request) : Effect.provideService(self.complete(request), AttemptInfo, retryInfo)).pipe(
+          Effect.catchAll((error) => Effect.flatMap(retrier.shouldRetry(error), (again) => (again ? attempt(false) : Effect.fail(error))))
+        )
+      return attempt(true)
+    })
+  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, stream, complete })
+}

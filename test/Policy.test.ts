@@ -1,0 +1,413 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
+import { Duration, Effect, Either, Fiber, Option, Schedule, Stream, TestClock } from "effect"
+import { answer, fake, request, serverError } from "./support/fake.js"
+
+/** Runs a stream to its end, keeping what the caller received and how it ended. */
+const consume = <R>(stream: Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError, R>) =>
+  Effect.gen(function*() {
+    const received: Array<StreamEvent.StreamEvent> = []
+    const result = yield* stream.pipe(Stream.runForEach((e) => Effect.sync(() => received.push(e))), Effect.either)
+    return { received, completion: Completion.fromEvents(received), error: Either.isLeft(result) ? result.left : undefined }
+  })
+
+
+
+describe("Policy.guard", () => {
+  it.effect("an end without Finish is IncompleteStream with the partial", () =>
+    Effect.gen(function*() {
+      const { error } = yield* consume(Stream.make(StreamEvent.textDelta("Hi ")).pipe(Policy.guard()))
+      assert.strictEqual(error?._tag, "IncompleteStream")
+      assert.strictEqual(error?.partial?.text, "Hi ")
+      const empty = yield* consume(Stream.empty.pipe(Policy.guard()))
+      assert.strictEqual(empty.error?._tag, "IncompleteStream")
+      assert.isUndefined(empty.error?.partial)
+    }))
+
+  it.effect("length and content-filter become failures after every event reached the caller", () =>
+    Effect.gen(function*() {
+      const length = yield* consume(Stream.fromIterable(answer("cut here", "length")).pipe(Policy.guard({ failOn: ["length"] })))
+      assert.strictEqual(length.received.length, 4, "usage after the finish still arrives")
+      const error = length.error
+      assert.isTrue(error?._tag === "IncompleteStream" && error.ending === "length")
+      assert.deepStrictEqual(error?.partial, length.completion)
+      const filtered = yield* consume(Stream.fromIterable(answer("no", "content-filter")).pipe(Policy.guard({ failOn: ["content-filter"] })))
+      assert.isTrue(filtered.error?._tag === "InvalidRequest" && filtered.error.code === "content-filter")
+      const allowed = yield* consume(Stream.fromIterable(answer("fine", "length")).pipe(Policy.guard()))
+      assert.isUndefined(allowed.error)
+    }))
+
+  it.effect("requireUsage turns a missing usage into MissingUsage", () =>
+    Effect.gen(function*() {
+      const events = [StreamEvent.textDelta("a"), StreamEvent.finish("stop", "stop")]
+      const { error } = yield* consume(Stream.fromIterable(events).pipe(Policy.guard({ requireUsage: true })))
+      assert.strictEqual(error?._tag, "MissingUsage")
+      assert.strictEqual(error?.partial?.finishReason, "stop")
+    }))
+
+  it.effect("a token after the finish is a DecodeError; usage after it is fine", () =>
+    Effect.gen(function*() {
+      const events = [StreamEvent.textDelta("a"), StreamEvent.finish("stop", "stop"), StreamEvent.textDelta("b")]
+      const { error, received } = yield* consume(Stream.fromIterable(events).pipe(Policy.guard()))
+      assert.strictEqual(error?._tag, "DecodeError")
+      assert.strictEqual(received.length, 2)
+      assert.deepStrictEqual(error?.partial, Completion.fromEvents(received))
+    }))
+
+  it.effect("applies to a service's stream and complete", () =>
+    Effect.gen(function*() {
+      const { service } = fake(() => Stream.fromIterable(answer("x", "length")))
+      const guarded = service.pipe(Policy.guard({ failOn: ["length"] }))
+      const streamed = yield* consume(guarded.stream(request))
+      assert.strictEqual(streamed.error?._tag, "IncompleteStream")
+      assert.strictEqual(streamed.error?.provider, "fake")
+    }))
+})
+
+describe("Policy.timeout", () => {
+  it.effect("first-token timeout fires when no token comes in time (usage and finish do not count)", () =>
+    Effect.gen(function*() {
+      const slow = Stream.fromEffect(Effect.as(Effect.sleep("10 seconds"), StreamEvent.textDelta("late")))
+      const fiber = yield* consume(slow.pipe(Policy.timeout({ firstToken: "2 seconds" }))).pipe(Effect.fork)
+      yield* TestClock.adjust("1999 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+      yield* TestClock.adjust("1 millis")
+      const { error } = yield* Fiber.join(fiber)
+      assert.isTrue(error?._tag === "Timeout" && error.phase === "first-token")
+      assert.deepStrictEqual(error?._tag === "Timeout" ? error.after : undefined, Duration.seconds(2))
+    }))
+
+  it.effect("idle timeout fires between events and carries the partial", () =>
+    Effect.gen(function*() {
+      const stalls = Stream.make(StreamEvent.textDelta("one "), StreamEvent.textDelta("two ")).pipe(
+        Stream.concat(Stream.fromEffect(Effect.as(Effect.sleep("1 minute"), StreamEvent.textDelta("never"))))
+      )
+      const fiber = yield* consume(stalls.pipe(Policy.timeout({ firstToken: "1 second", idle: "5 seconds" }))).pipe(Effect.fork)
+      yield* TestClock.adjust("5 seconds")
+      const { error, received } = yield* Fiber.join(fiber)
+      assert.isTrue(error?._tag === "Timeout" && error.phase === "idle")
+      assert.strictEqual(error?.partial?.text, "one two ")
+      assert.strictEqual(received.length, 2)
+    }))
+
+  it.effect("a steady stream never trips the idle timeout", () =>
+    Effect.gen(function*() {
+      const steady = Stream.fromIterable(answer("a b c d e f")).pipe(Stream.schedule(Schedule.spaced("3 seconds")))
+      const fiber = yield* consume(steady.pipe(Policy.timeout({ idle: "4 seconds" }))).pipe(Effect.fork)
+      yield* TestClock.adjust("1 minute")
+      const { completion, error } = yield* Fiber.join(fiber)
+      assert.isUndefined(error)
+      assert.strictEqual(completion.text, "a b c d e f")
+    }))
+
+  it.effect("total is one deadline over every retry; a retry that cannot fit is not waited for", () =>
+    Effect.gen(function*() {
+      const { service, state } = fake(() => Stream.fromEffect(Effect.zipRight(Effect.sleep("1 second"), Effect.fail(serverError()))))
+      const model = service.pipe(
+        Policy.retry({ schedule: Schedule.spaced("1 second"), maxAttempts: 100 }),
+        Policy.timeout({ total: "4500 millis" })
+      )
+      const fiber = yield* consume(model.stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("4500 millis")
+      const { error } = yield* Fiber.join(fiber)
+      // attempts at 0-1 s, 2-3 s, then a wait to 4 s and an attempt to 5 s would pass the deadline
+      assert.isAtMost(state.calls, 3)
+      assert.isTrue(error?._tag === "ServerError" || (error?._tag === "Timeout" && error.phase === "total"))
+    }))
+
+  it.effect("total bounds complete too", () =>
+    Effect.gen(function*() {
+      const { service } = fake(() => Stream.fromEffect(Effect.as(Effect.sleep("1 minute"), StreamEvent.textDelta("x"))))
+      const fiber = yield* service.pipe(Policy.timeout({ total: "3 seconds" })).complete(request).pipe(Effect.either, Effect.fork)
+      yield* TestClock.adjust("3 seconds")
+      const result = yield* Fiber.join(fiber)
+      assert.isTrue(Either.isLeft(result) && result.left._tag === "Timeout" && result.left.phase === "total")
+    }))
+})
+
+describe("Policy.retry", () => {
+  it.effect("retries retryable failures before the first event, then succeeds", () =>
+    Effect.gen(function*() {
+      const { service, state } = fake((call) => (call < 3 ? Stream.fail(serverError()) : Stream.fromIterable(answer("ok"))))
+      const fiber = yield* consume(service.pipe(Policy.retry()).stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("1 minute")
+      const { completion, error } = yield* Fiber.join(fiber)
+      assert.isUndefined(error)
+      assert.strictEqual(completion.text, "ok")
+      assert.strictEqual(state.calls, 3)
+    }))
+
+  it.effect("never retries a non-retryable error", () =>
+    Effect.gen(function*() {
+      const auth = new LlmError.AuthenticationFailed({ provider: "fake", model: "m", status: 401 })
+      const { service, state } = fake(() => Stream.fail(auth))
+      const { error } = yield* consume(service.pipe(Policy.retry()).stream(request))
+      assert.strictEqual(error?._tag, "AuthenticationFailed")
+      assert.strictEqual(state.calls, 1)
+    }))
+
+  it.effect("has a hard cap on attempts whatever the schedule", () =>
+    Effect.gen(function*() {
+      const { service, state } = fake(() => Stream.fail(serverError()))
+      const fiber = yield* consume(service.pipe(Policy.retry({ schedule: Schedule.forever, maxAttempts: 5 })).stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("1 minute")
+      const { error } = yield* Fiber.join(fiber)
+      assert.strictEqual(error?._tag, "ServerError")
+      assert.strictEqual(state.calls, 5)
+    }))
+
+  it.effect("waits the server's retryAfter when it is longer than the schedule's delay", () =>
+    Effect.gen(function*() {
+      const limited = new LlmError.RateLimited({ provider: "fake", model: "m", retryAfter: Duration.seconds(20) })
+      const { service, state } = fake((call) => (call === 1 ? Stream.fail(limited) : Stream.fromIterable(answer("ok"))))
+      const fiber = yield* consume(service.pipe(Policy.retry({ schedule: Schedule.spaced("10 millis") })).stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("19 seconds")
+      assert.strictEqual(state.calls, 1)
+      yield* TestClock.adjust("1 second")
+      const { error } = yield* Fiber.join(fiber)
+      assert.isUndefined(error)
+      assert.strictEqual(state.calls, 2)
+    }))
+
+  it.effect("fails at once when retryAfter does not fit the total deadline", () =>
+    Effect.gen(function*() {
+      const limited = new LlmError.RateLimited({ provider: "fake", model: "m", retryAfter: Duration.seconds(30) })
+      const { service, state } = fake(() => Stream.fail(limited))
+      const model = service.pipe(Policy.retry(), Policy.timeout({ total: "10 seconds" }))
+      const { error } = yield* consume(model.stream(request))
+      assert.strictEqual(error?._tag, "RateLimited")
+      assert.strictEqual(state.calls, 1)
+    }))
+
+  it.effect("a schedule per error tag", () =>
+    Effect.gen(function*() {
+      const limited = new LlmError.RateLimited({ provider: "fake", model: "m" })
+      const { service, state } = fake((call) => Stream.fail(call <= 4 ? limited : serverError()))
+      const model = service.pipe(
+        Policy.retry({
+          maxAttempts: 10,
+          schedules: { RateLimited: Schedule.recurs(5), ServerError: Schedule.recurs(1) }
+        })
+      )
+      const fiber = yield* consume(model.stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("1 minute")
+      const { error } = yield* Fiber.join(fiber)
+      assert.strictEqual(error?._tag, "ServerError")
+      // 4 rate-limited attempts (patient), then 2 server errors (one retry)
+      assert.strictEqual(state.calls, 6)
+    }))
+
+  it.effect("does not retry once events reached the caller", () =>
+    Effect.gen(function*() {
+      const cut = Stream.make(StreamEvent.textDelta("part")).pipe(Stream.concat(Stream.fail(serverError())))
+      const { service, state } = fake(() => cut)
+      const { error, received } = yield* consume(service.pipe(Policy.retry()).stream(request))
+      assert.strictEqual(error?._tag, "ServerError")
+      assert.strictEqual(state.calls, 1)
+      assert.strictEqual(received.length, 1)
+    }))
+
+  it.effect("retries complete the same way", () =>
+    Effect.gen(function*() {
+      const { service, state } = fake((call) => (call === 1 ? Stream.fail(serverError()) : Stream.fromIterable(answer("ok"))))
+      const fiber = yield* service.pipe(Policy.retry()).complete(request).pipe(Effect.fork)
+      yield* TestClock.adjust("1 minute")
+      const completion = yield* Fiber.join(fiber)
+      assert.strictEqual(completion.text, "ok")
+      assert.strictEqual(state.calls, 2)
+    }))
+})
+
+describe("Policy.failover", () => {
+  it.effect("moves on after a retryable failure before the first event; at most one run per route", () =>
+    Effect.gen(function*() {
+      const primary = fake(() => Stream.fail(serverError("primary")), { provider: "primary" })
+      const secondary = fake(() => Stream.fail(serverError("secondary")), { provider: "secondary" })
+      const third = fake(() => Stream.fromIterable(answer("from third")), { provider: "third" })
+      const model = primary.service.pipe(Policy.failover([{ service: secondary.service }, { service: third.service, model: "big" }]))
+      const { completion, error } = yield* consume(model.stream(request))
+      assert.isUndefined(error)
+      assert.strictEqual(completion.text, "from third")
+      assert.deepStrictEqual([primary.state.calls, secondary.state.calls, third.state.calls], [1, 1, 1])
+      assert.strictEqual(third.state.requests[0].model, "big")
+    }))
+
+  it.effect("a prompt too long goes straight to the next (larger) model, without retries", () =>
+    Effect.gen(function*() {
+      const tooLong = new LlmError.ContextLengthExceeded({ provider: "fake", model: "small" })
+      const { service, state } = fake((_, req) => (req.model === "small" ? Stream.fail(tooLong) : Stream.fromIterable(answer("fits"))))
+      const model = service.pipe(Policy.failover([{ model: "large" }], { retry: { maxAttempts: 5 } }))
+      const { completion } = yield* consume(model.stream({ ...request, model: "small" }))
+      assert.strictEqual(completion.text, "fits")
+      assert.strictEqual(state.calls, 2)
+    }))
+
+  it.effect("a timed-out route is left at once; other retryable errors are retried on the route first", () =>
+    Effect.gen(function*() {
+      const timeout = new LlmError.Timeout({ provider: "fake", model: "a", phase: "first-token", after: Duration.seconds(1) })
+      const a = fake(() => Stream.fail(timeout))
+      const b = fake((call) => (call === 1 ? Stream.fail(serverError()) : Stream.fromIterable(answer("b answers"))))
+      const model = a.service.pipe(Policy.failover([{ service: b.service }], { retry: { schedule: Schedule.spaced("1 second") } }))
+      const fiber = yield* consume(model.stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("1 minute")
+      const { completion } = yield* Fiber.join(fiber)
+      assert.strictEqual(completion.text, "b answers")
+      assert.deepStrictEqual([a.state.calls, b.state.calls], [1, 2])
+    }))
+
+  it.effect("does not fail over after output reached the caller, nor on a broken request", () =>
+    Effect.gen(function*() {
+      const cut = Stream.make(StreamEvent.textDelta("half")).pipe(Stream.concat(Stream.fail(serverError())))
+      const a = fake(() => cut)
+      const b = fake(() => Stream.fromIterable(answer("never")))
+      const after = yield* consume(a.service.pipe(Policy.failover([{ service: b.service }])).stream(request))
+      assert.strictEqual(after.error?._tag, "ServerError")
+      assert.strictEqual(b.state.calls, 0)
+      const invalid = new LlmError.InvalidRequest({ provider: "fake", model: "m", status: 400, providerMessage: "bad temperature" })
+      const c = fake(() => Stream.fail(invalid))
+      const broken = yield* consume(c.service.pipe(Policy.failover([{ service: b.service }])).stream(request))
+      assert.strictEqual(broken.error?._tag, "InvalidRequest")
+      assert.strictEqual(b.state.calls, 0)
+    }))
+
+  it.effect("when every breaker is open, fails with the earliest reopen time", () =>
+    Effect.gen(function*() {
+      const open = (at: number) => fake(() => Stream.fail(new LlmError.CircuitOpen({ provider: "fake", model: "m", reopensAt: at })))
+      const model = open(3000).service.pipe(Policy.failover([{ service: open(1000).service }, { service: open(2000).service }]))
+      const { error } = yield* consume(model.stream(request))
+      assert.isTrue(error?._tag === "CircuitOpen" && error.reopensAt === 1000)
+    }))
+})
+
+describe("Policy.continuation", () => {
+  const full = "The quick brown fox jumps over the lazy dog and keeps on running."
+  /** A service that answers `full` but cuts the first `cuts` answers after `at` words; it continues whatever prefix it is given. */
+  const cutting = (cuts: number, at: number, mode: "prefill" | "instruction") =>
+    fake((call, req) => {
+      const last = req.messages[req.messages.length - 1]
+      const prefix = mode === "prefill"
+        ? (last.role === "assistant" ? last.content : "")
+        : (req.messages.length >= 2 && req.messages[req.messages.length - 2].role === "assistant" ? req.messages[req.messages.length - 2].content : "")
+      const rest = full.startsWith(prefix) ? full.slice(prefix.length) : full
+      const events = answer(rest)
+      const words = events.filter((e) => e._tag === "TextDelta")
+      if (call <= cuts) return Stream.fromIterable(words.slice(0, at)).pipe(Stream.concat(Stream.fail(serverError())))
+      return Stream.fromIterable(events)
+    }, { continuation: mode })
+
+  for (const mode of ["prefill", "instruction"] as const) {
+    it.effect(`splices the rest on so the caller sees the exact text once (${mode})`, () =>
+      Effect.gen(function*() {
+        const { service, state } = cutting(2, 3, mode)
+        const { completion, error } = yield* consume(service.pipe(Policy.continuation()).stream(request))
+        assert.isUndefined(error)
+        assert.strictEqual(completion.text, full)
+        assert.strictEqual(state.calls, 3)
+        const last = state.requests[1].messages
+        if (mode === "prefill") assert.deepInclude(last[last.length - 1], { role: "assistant", prefix: true })
+        else assert.strictEqual(last[last.length - 1].role, "user")
+      }))
+  }
+
+  it.effect("removes text the continuation repeats", () =>
+    Effect.gen(function*() {
+      const { service } = fake((call) =>
+        call === 1
+          ? Stream.make(StreamEvent.textDelta("Once upon a time there "), StreamEvent.textDelta("was a ")).pipe(Stream.concat(Stream.fail(serverError())))
+          : Stream.fromIterable([StreamEvent.textDelta("time there was a king."), StreamEvent.finish("stop", "stop")])
+      )
+      const { completion } = yield* consume(service.pipe(Policy.continuation()).stream(request))
+      assert.strictEqual(completion.text, "Once upon a time there was a king.")
+    }))
+
+  it.effect("has a hard cap, and the final partial is everything received", () =>
+    Effect.gen(function*() {
+      const { service, state } = cutting(100, 2, "prefill")
+      const { completion, error } = yield* consume(service.pipe(Policy.continuation({ maxContinuations: 2 })).stream(request))
+      assert.strictEqual(error?._tag, "ServerError")
+      assert.strictEqual(state.calls, 3)
+      assert.deepStrictEqual(error?.partial, completion)
+      assert.isTrue(full.startsWith(completion.text) && completion.text.length > 0)
+    }))
+
+  it.effect("never continues while a tool call is in flight", () =>
+    Effect.gen(function*() {
+      const { service, state } = fake(() =>
+        Stream.make(StreamEvent.textDelta("Let me check. "), StreamEvent.toolCallDelta({ index: 0, id: "c", name: "f", argumentsDelta: "{\"a\":" })).pipe(
+          Stream.concat(Stream.fail(serverError()))
+        )
+      )
+      const { error } = yield* consume(service.pipe(Policy.continuation()).stream(request))
+      assert.strictEqual(error?._tag, "ServerError")
+      assert.strictEqual(error?.partial?.toolCalls.length, 1)
+      assert.strictEqual(state.calls, 1)
+    }))
+})
+
+describe("Policy.hedge", () => {
+  const after = (delay: Duration.DurationInput, text: string) => Stream.fromEffect(Effect.sleep(delay)).pipe(Stream.drain, Stream.concat(Stream.fromIterable(answer(text))))
+
+  it.effect("starts the next route when the first token is late; the first to emit wins, the loser is interrupted", () =>
+    Effect.gen(function*() {
+      let slowInterrupted = false
+      const slow = fake(() => after("10 seconds", "slow").pipe(Stream.onEnd(Effect.void), Stream.ensuring(Effect.sync(() => {
+        slowInterrupted = true
+      }))))
+      const fast = fake(() => after("1 second", "fast"))
+      const fiber = yield* consume(slow.service.pipe(Policy.hedge({ after: "2 seconds", routes: [{ service: fast.service }] })).stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual(fast.state.calls, 1)
+      yield* TestClock.adjust("1 second")
+      const { completion, error } = yield* Fiber.join(fiber)
+      assert.isUndefined(error)
+      assert.strictEqual(completion.text, "fast")
+      assert.isTrue(slowInterrupted)
+    }))
+
+  it.effect("does not hedge when the first token is on time", () =>
+    Effect.gen(function*() {
+      const quick = fake(() => after("1 second", "quick"))
+      const spare = fake(() => Stream.fromIterable(answer("spare")))
+      const fiber = yield* consume(quick.service.pipe(Policy.hedge({ after: "2 seconds", routes: [{ service: spare.service }] })).stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("10 seconds")
+      const { completion } = yield* Fiber.join(fiber)
+      assert.strictEqual(completion.text, "quick")
+      assert.strictEqual(spare.state.calls, 0)
+    }))
+
+  it.effect("a route that fails starts the next at once; all failing gives the last error", () =>
+    Effect.gen(function*() {
+      const failing = fake(() => Stream.fail(serverError()))
+      const spare = fake(() => Stream.fromIterable(answer("spare")))
+      const result = yield* consume(failing.service.pipe(Policy.hedge({ after: "1 hour", routes: [{ service: spare.service }] })).stream(request))
+      assert.strictEqual(result.completion.text, "spare")
+      const both = yield* consume(failing.service.pipe(Policy.hedge({ after: "1 hour", routes: [{ service: failing.service }] })).stream(request))
+      assert.strictEqual(both.error?._tag, "ServerError")
+    }))
+})
+
+describe("Policy attempts", () => {
+  it.effect("retry and failover attempts are recorded with their kind", () =>
+    Effect.gen(function*() {
+      const attempts: Array<Policy.Attempt> = []
+      // Adapters record each request; these fakes do the same.
+      const recorded = (svc: LanguageModel.Service) =>
+        LanguageModel.make({ ...svc, stream: (req) => Policy.recordAttempt(svc.stream(req), { provider: svc.provider, model: req.model }) })
+      const ra = recorded(fake(() => Stream.fail(serverError()), { provider: "a" }).service)
+      const rb = recorded(fake(() => Stream.fromIterable(answer("b")), { provider: "b" }).service)
+      const composed = Policy.failover([{ service: rb }], { retry: { maxAttempts: 2, schedule: Schedule.spaced("1 second") } })(ra)
+      const fiber = yield* composed.stream(request).pipe(
+        Stream.runDrain,
+        Effect.provideService(Policy.Attempts, { record: (attempt) => attempts.push(attempt) }),
+        Effect.fork
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(attempts.map((x) => [x.provider, x.kind, x.error?._tag]), [
+        ["a", "initial", "ServerError"],
+        ["a", "retry", "ServerError"],
+        ["b", "failover", undefined]
+      ])
+      assert.deepStrictEqual(attempts[2].usage, { inputTokens: 3, outputTokens: 4, totalTokens: 7 })
+    }))
+})
