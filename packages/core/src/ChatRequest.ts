@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
 /**
@@ -190,3 +191,45 @@ export const assistant = (content: string, toolCalls?: ReadonlyArray<MessageTool
  * @category constructors
  */
 export const toolResult = (toolCallId: string, content: string): Message => ({ role: "tool", content, toolCallId })
+
+const toolName = /^[a-zA-Z0-9_-]{1,64}$/
+
+const decodeRequest = Schema.decodeUnknownEither(ChatRequest)
+
+/**
+ * Why a request cannot be sent, or undefined when it can: checked before any network call so a
+ * caller's mistake is a clear `InvalidRequest`, not a provider's 400 (or worse, a silent default).
+ * @since 0.1.0
+ * @category validation
+ */
+export const problem = (request: unknown): string | undefined => {
+  const decoded = decodeRequest(request)
+  if (decoded._tag === "Left") return `the request does not match ChatRequest: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
+  const r = decoded.right
+  if (r.model.trim() === "") return "the model is empty"
+  if (r.messages.length === 0) return "the message list is empty"
+  if (r.messages.every((m) => m.role === "system")) return "there is no user message, only system messages"
+  for (let i = 0; i < r.messages.length; i++) {
+    const m = r.messages[i]
+    if (m.role === "tool" && (m.toolCallId === undefined || m.toolCallId === "")) return `message ${i} is a tool result without a toolCallId`
+    if (m.prefix === true && (m.role !== "assistant" || i !== r.messages.length - 1)) return `message ${i} is marked prefix but is not the final assistant message`
+  }
+  if (r.temperature !== undefined && !(Number.isFinite(r.temperature) && r.temperature >= 0 && r.temperature <= 2)) {
+    return `temperature ${r.temperature} is not a finite number between 0 and 2`
+  }
+  if (r.topP !== undefined && !(Number.isFinite(r.topP) && r.topP > 0 && r.topP <= 1)) return `topP ${r.topP} is not a number in (0, 1]`
+  if (r.maxTokens !== undefined && !(r.maxTokens > 0)) return `maxTokens ${r.maxTokens} is not a positive integer`
+  const names = new Set<string>()
+  for (const tool of r.tools ?? []) {
+    if (!toolName.test(tool.name)) return `tool name ${JSON.stringify(tool.name)} must be 1-64 letters, digits, _ or -`
+    if (names.has(tool.name)) return `tool ${tool.name} is declared twice`
+    names.add(tool.name)
+    const type = tool.parameters.type
+    if (type !== undefined && type !== "object") return `the parameters of tool ${tool.name} must be a JSON Schema of type "object", not ${JSON.stringify(type)}`
+  }
+  if (r.toolChoice !== undefined && typeof r.toolChoice === "object" && !names.has(r.toolChoice.tool)) {
+    return `toolChoice names ${r.toolChoice.tool}, which is not among the tools`
+  }
+  if (r.toolChoice === "required" && names.size === 0) return "toolChoice is required but no tools are given"
+  return undefined
+}

@@ -95,6 +95,10 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
   providerMessage: Schema.optional(Schema.String)
 }) {
   override get message(): string {
+    if (this.status === undefined && this.code !== "content-filter") {
+      // Refused before any network call (or by a policy): the provider never saw it.
+      return `the request to ${where(this)} was not sent${said(this.providerMessage)}`
+    }
     const status = this.status === undefined ? "" : ` (HTTP ${this.status}${this.code === undefined ? "" : `, ${this.code}`})`
     return `${where(this)} rejected the request${status}${said(this.providerMessage)}`
   }

@@ -1,12 +1,24 @@
 /**
- * The emulator: a real HTTP server on loopback that answers like an LLM provider (the OpenAI Chat
- * Completions format first), byte-exact, with scenarios and faults chosen per request, and a log
- * of every request and how it ended.
+ * The emulator: a real HTTP server on loopback that answers like an LLM provider, byte-exact, in
+ * three wire formats, with scenarios and faults chosen per request, and a log of every request and
+ * how it ended. One scenario answers the same in every format: the same text, reasoning, tool calls
+ * and usage figures, cut into the same deltas.
  *
- * Routes: `POST /v1/chat/completions`; `GET /_emulator/health`; `GET /_emulator/requests` (the
- * request log as JSON, for out-of-process tests); `POST /_emulator/reset` (clears the log and the
- * `times` counters). Anything else is a 404 in OpenAI's error format. Every response carries
+ * Routes: `POST /v1/chat/completions` (OpenAI; base URL {@link Service.openAiBaseUrl});
+ * `POST /v1/messages` (Anthropic; needs `x-api-key` and `anthropic-version`; base URL
+ * {@link Service.anthropicBaseUrl}); `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` and
+ * `POST /v1beta/models/{model}:generateContent` (Gemini; needs `x-goog-api-key` or `?key=`; base URL
+ * {@link Service.geminiBaseUrl}); `GET /_emulator/health`; `GET /_emulator/requests` (the request log
+ * as JSON, for out-of-process tests); `POST /_emulator/reset` (clears the log and the `times`
+ * counters). Anything else is a 404 in the provider's error format (Gemini's under `/v1beta`,
+ * Anthropic's when the request carries Anthropic's headers, else OpenAI's). Every response carries
  * `x-request-id`, the id of its record in the log.
+ *
+ * Continuation: a request that ends with an assistant message holding a prefix of the scenario text
+ * (prefill; DeepSeek's `prefix: true` is accepted), or with such an assistant message followed by a
+ * user message (any text, e.g. "continue"), is answered with the rest of the text, starting exactly
+ * after the prefix and without reasoning; a prefix that does not match is answered with the whole
+ * text. The log records which form was seen (`continuation`).
  *
  * @example
  * import { Effect } from "effect"
@@ -85,6 +97,14 @@ export const RequestRecord = Schema.Struct({
   events: Schema.Int,
   sseEvents: Schema.Int,
   ending: Schema.NullOr(Ending),
+  /**
+   * How the request asked to continue a partial answer, when it did: `prefill` or `instruction`, and
+   * the length of the prefix it held (UTF-16 code units of the scenario text).
+   */
+  continuation: Schema.NullOr(Schema.Struct({
+    mode: Schema.Literal("prefill", "instruction"),
+    prefixLength: Schema.Int
+  })),
   /** Epoch milliseconds. */
   startedAt: Schema.Number,
   endedAt: Schema.NullOr(Schema.Number)
@@ -123,6 +143,10 @@ export interface Service {
   readonly port: number
   /** The OpenAI base URL (`${url}/v1`), as the official SDK expects it. */
   readonly openAiBaseUrl: string
+  /** The Anthropic base URL (`url`: the official SDK adds `/v1/messages`). */
+  readonly anthropicBaseUrl: string
+  /** The Gemini base URL (`url`: the official SDK adds `/v1beta/models/…`). */
+  readonly geminiBaseUrl: string
   /** A snapshot of the request log. */
   readonly requests: Effect.Effect<ReadonlyArray<RequestRecord>>
   /** Waits until at least `count` requests arrived; gives the log. */
@@ -186,6 +210,8 @@ export const make = (
       url,
       port,
       openAiBaseUrl: `${url}/v1`,
+      anthropicBaseUrl: url,
+      geminiBaseUrl: url,
       requests: Effect.sync(() => log.snapshot()),
       awaitRequests: (count) => log.waitFor((records) => records.length >= count ? Option.some(records) : Option.none()),
       awaitEnded: (id) =>

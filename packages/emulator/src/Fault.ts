@@ -1,13 +1,30 @@
 /**
  * Faults the emulator can inject into an answer, as plain JSON objects discriminated by `type`.
  *
- * Event counting: "events" are the content events of a streamed answer, numbered from 1 — the
- * deltas that carry text, reasoning or a tool-call fragment. The role chunk (and Azure's
- * prompt-filter chunk) come before event 1 and are never counted; the finish chunk, the usage
- * chunk and `[DONE]` come after the last one. `afterEvents: 0` acts right after the role chunk;
- * an `afterEvents` at or past the number of content events acts after the last one (before the
- * finish chunk). `atEvent: n` targets content event `n`; past the last content event it targets
- * the finish chunk.
+ * Event counting is the same in every format: "events" are the content events of a streamed
+ * answer, numbered from 1 — the events that carry text, reasoning or a tool-call fragment. What
+ * comes before event 1 is never counted (OpenAI's role chunk and Azure's prompt-filter chunk;
+ * Anthropic's `message_start`, the first `content_block_start` of a text or thinking block and
+ * `ping`), nor is structure between content events (Anthropic's `content_block_stop`, the
+ * `content_block_start` of text and thinking blocks, `signature_delta`, the empty first
+ * `input_json_delta`); the finish (OpenAI's finish chunk, Anthropic's `message_delta`, Gemini's
+ * last chunk), usage and end marker (`[DONE]`, `message_stop`) come after the last one.
+ * `afterEvents: 0` acts just before the first content event; `afterEvents: n` acts right after
+ * content event `n` (nothing that follows it is sent); at or past the number of content events it
+ * acts after the last one (before the finish). `atEvent: n` targets content event `n`; past the last
+ * content event it targets the finish.
+ *
+ * What a content event is, per format:
+ *
+ * | delta | OpenAI | Anthropic | Gemini |
+ * | --- | --- | --- | --- |
+ * | text | a chunk with `delta.content` | `text_delta` | a chunk with a text part |
+ * | reasoning | a chunk with `delta.reasoning_content` | `thinking_delta` | a chunk with a `thought: true` part |
+ * | tool call start | the chunk with id and name | `content_block_start` of the `tool_use` block | the chunk with the whole `functionCall` part |
+ * | arguments fragment | a chunk with `function.arguments` | `input_json_delta` (none when the arguments are `{}`) | none (the call is whole) |
+ *
+ * So the same scenario has fewer content events in Gemini when it calls tools (one per call), and
+ * one fewer in Anthropic per tool call whose arguments are `{}`.
  *
  * Each fault may carry `times`: it then applies only to the first `times` requests that chose the
  * same scenario (the same raw `x-sluice-scenario` header value, or the server default), counted
@@ -34,8 +51,10 @@ const AfterEvents = Schema.Int.pipe(Schema.nonNegative())
 const AtEvent = Schema.Int.pipe(Schema.positive())
 
 /**
- * An HTTP error response with an OpenAI-style error body; `retryAfter` (seconds, or an HTTP date)
- * sets `Retry-After`, `retryAfterMs` sets `retry-after-ms`.
+ * An HTTP error response with the format's error body (`message` and `errorType` default to what the
+ * provider says for that status: OpenAI's `type`, Anthropic's `error.type`, Gemini's `status`;
+ * `code` is OpenAI's string code); `retryAfter` (seconds, or an HTTP date) sets `Retry-After`,
+ * `retryAfterMs` sets `retry-after-ms`. Anthropic's overload is `status: 529`.
  * @since 0.1.0
  * @category schemas
  */
@@ -57,7 +76,9 @@ export const Status = Schema.Struct({
 export interface Status extends Schema.Schema.Type<typeof Status> {}
 
 /**
- * End the body cleanly after `afterEvents` content events: no finish chunk, no `[DONE]`.
+ * End the body cleanly after `afterEvents` content events: no finish, no end marker (OpenAI: no
+ * finish chunk and no `[DONE]`; Anthropic: no `content_block_stop`, `message_delta`, `message_stop`;
+ * Gemini: no last chunk with `finishReason`).
  * @since 0.1.0
  * @category schemas
  */
@@ -112,7 +133,8 @@ export const Reset = Schema.Struct({
 export interface Reset extends Schema.Schema.Type<typeof Reset> {}
 
 /**
- * Send everything, finish chunk included, but not `data: [DONE]`.
+ * Send everything, finish included, but not the end marker: OpenAI's `data: [DONE]`, Anthropic's
+ * `message_stop`. Gemini has no end marker: there the fault changes nothing (and is not logged).
  * @since 0.1.0
  * @category schemas
  */
@@ -128,8 +150,10 @@ export const DropDone = Schema.Struct({
 export interface DropDone extends Schema.Schema.Type<typeof DropDone> {}
 
 /**
- * Never send a finish reason; `[DONE]` is still sent. When the usage style puts usage on the
- * finish chunk (`deepseek`, `groq`, `continuous`) that chunk is kept with `finish_reason: null`.
+ * Never send a finish reason; the end marker is still sent. OpenAI: when the usage style puts usage
+ * on the finish chunk (`deepseek`, `groq`, `continuous`) that chunk is kept with `finish_reason:
+ * null`. Anthropic: `message_delta` carries `stop_reason: null` (and its usage). Gemini: the last
+ * chunk carries its usage but no `finishReason` (it is left out when there is no usage either).
  * @since 0.1.0
  * @category schemas
  */
@@ -145,7 +169,11 @@ export const DropFinish = Schema.Struct({
 export interface DropFinish extends Schema.Schema.Type<typeof DropFinish> {}
 
 /**
- * After `afterEvents` content events send an in-band error event (`data: {"error":{…}}`), then end.
+ * After `afterEvents` content events send an in-band error event, then end: OpenAI
+ * `data: {"error":{…}}`, Anthropic `event: error` with `{"type":"error","error":{"type","message"}}`
+ * (default `overloaded_error`), Gemini `data: {"error":{"code","message","status"}}` (`errorType` is
+ * the status, e.g. `UNAVAILABLE`; default `INTERNAL`). A non-streamed request gets the error body
+ * with status 200.
  * @since 0.1.0
  * @category schemas
  */
@@ -199,7 +227,7 @@ export const BufferedReplay = Schema.Struct({
 export interface BufferedReplay extends Schema.Schema.Type<typeof BufferedReplay> {}
 
 /**
- * Content event `atEvent` carries broken JSON (its closing brace is missing).
+ * Content event `atEvent` carries broken JSON (its last closing brace is missing).
  * @since 0.1.0
  * @category schemas
  */
@@ -216,7 +244,8 @@ export const MalformedJson = Schema.Struct({
 export interface MalformedJson extends Schema.Schema.Type<typeof MalformedJson> {}
 
 /**
- * Content event `atEvent` is valid JSON that does not fit the chunk schema (`choices` is a string).
+ * Content event `atEvent` is valid JSON that does not fit the format's schema: OpenAI `choices`,
+ * Gemini `candidates`, Anthropic the event's body (`delta`, `content_block`, `message`) is a string.
  * @since 0.1.0
  * @category schemas
  */
@@ -233,7 +262,8 @@ export const WrongSchema = Schema.Struct({
 export interface WrongSchema extends Schema.Schema.Type<typeof WrongSchema> {}
 
 /**
- * Never send usage, even when the request asked for it.
+ * Never send usage, even when the request asked for it (Anthropic: no `usage` in `message_start`
+ * nor `message_delta`; Gemini: no `usageMetadata`).
  * @since 0.1.0
  * @category schemas
  */
@@ -282,7 +312,9 @@ export const HeadersOnly = Schema.Struct({
 export interface HeadersOnly extends Schema.Schema.Type<typeof HeadersOnly> {}
 
 /**
- * A 401 whose error message echoes the bearer token it received (for secret-scrubbing tests).
+ * An authentication error whose message echoes the key it received (for secret-scrubbing tests):
+ * OpenAI 401 with the bearer token, Anthropic 401 with `x-api-key`, Gemini 403 `PERMISSION_DENIED`
+ * with `x-goog-api-key` (or `?key=`), as Gemini words a suspended key.
  * @since 0.1.0
  * @category schemas
  */
@@ -296,6 +328,26 @@ export const EchoKey = Schema.Struct({
  * @category models
  */
 export interface EchoKey extends Schema.Schema.Type<typeof EchoKey> {}
+
+/**
+ * The prompt is refused, each format its own way: Gemini answers 200 with
+ * `{"promptFeedback":{"blockReason":…}}` and no candidates (streamed: one such chunk), Anthropic
+ * answers 200 with no content and `stop_reason: "refusal"`, OpenAI answers 400 with code
+ * `content_filter` (Azure's prompt filter). `reason` is Gemini's block reason; default `SAFETY`.
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PromptBlocked = Schema.Struct({
+  type: Schema.Literal("promptBlocked"),
+  reason: Schema.optional(Schema.String),
+  times: Times
+}).annotations({ identifier: "PromptBlockedFault" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PromptBlocked extends Schema.Schema.Type<typeof PromptBlocked> {}
 
 /**
  * Any fault.
@@ -317,7 +369,8 @@ export const Fault = Schema.Union(
   OmitUsage,
   InflateUsage,
   HeadersOnly,
-  EchoKey
+  EchoKey,
+  PromptBlocked
 ).annotations({ identifier: "Fault" })
 
 /**
@@ -343,7 +396,9 @@ type Args<F extends Fault> = Omit<F, "type">
 export const status = (options: Args<Status>): Status => ({ type: "status", ...options })
 
 /**
- * HTTP 400 with code `context_length_exceeded`, as OpenAI reports a prompt too long for the model.
+ * HTTP 400 saying the prompt is too long for the model, in each format's words: OpenAI code
+ * `context_length_exceeded`, Anthropic `prompt is too long: … tokens > … maximum`, Gemini
+ * `The input token count (…) exceeds the maximum number of tokens allowed (…)`.
  * @since 0.1.0
  * @category constructors
  */
@@ -351,10 +406,6 @@ export const contextLengthExceeded = (options: Omit<Args<Status>, "status" | "co
   type: "status",
   status: 400,
   code: "context_length_exceeded",
-  errorType: "invalid_request_error",
-  message:
-    "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens. " +
-    "Please reduce the length of the messages.",
   ...options
 })
 
@@ -484,8 +535,18 @@ export const inflateUsage = (factor: number, options: Omit<Args<InflateUsage>, "
 export const headersOnly = (options: Args<HeadersOnly> = {}): HeadersOnly => ({ type: "headersOnly", ...options })
 
 /**
- * A 401 echoing the bearer token.
+ * An authentication error echoing the key.
  * @since 0.1.0
  * @category constructors
  */
 export const echoKey = (options: Args<EchoKey> = {}): EchoKey => ({ type: "echoKey", ...options })
+
+/**
+ * Refuse the prompt (Gemini's `promptFeedback.blockReason`).
+ * @since 0.1.0
+ * @category constructors
+ */
+export const promptBlocked = (options: Args<PromptBlocked> = {}): PromptBlocked => ({
+  type: "promptBlocked",
+  ...options
+})

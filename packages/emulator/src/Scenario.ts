@@ -111,7 +111,9 @@ export const WriteMode = Schema.Literal("event", "bulk", "split")
 export type WriteMode = typeof WriteMode.Type
 
 /**
- * A tool call the answer makes; `arguments` is the JSON text streamed in fragments.
+ * A tool call the answer makes; `arguments` is the JSON text streamed in fragments (Gemini sends the
+ * call whole, `args` parsed). Without `id`, each format makes one: `call_sluice_<i>` (OpenAI),
+ * `toolu_sluice_<i>` (Anthropic); Gemini sends none.
  * @since 0.1.0
  * @category schemas
  */
@@ -180,7 +182,12 @@ export const Scenario = Schema.Struct({
   interleaveToolCalls: Schema.optional(Schema.Boolean),
   /** Code points of tool-call arguments per delta; default 8. */
   argumentsChunk: Schema.optional(PositiveInt),
-  /** The raw finish reason; default `stop`, or `tool_calls` with tool calls (`length` when `max_tokens` cut the answer). */
+  /**
+   * The finish reason; default `stop`, or `tool_calls` with tool calls (`length` when `max_tokens` cut
+   * the answer). OpenAI's words are translated: Anthropic `end_turn`, `max_tokens`, `tool_use`,
+   * `refusal` (for `content_filter`); Gemini `STOP` (also for tool calls), `MAX_TOKENS`, `SAFETY`.
+   * Any other word is sent as is in every format (e.g. `stop_sequence`, `RECITATION`).
+   */
   finishReason: Schema.optional(Schema.String),
   /** How text and reasoning are cut into deltas; default `word`. */
   chunking: Schema.optional(Chunking),
@@ -190,23 +197,26 @@ export const Scenario = Schema.Struct({
   gapMs: Schema.optional(NonNegativeInt),
   /** Usage overrides; the default is computed deterministically from the request and the deltas. */
   usage: Schema.optional(Usage),
-  /** Where streamed usage goes; default `openai`. */
+  /** Where streamed usage goes in the OpenAI format; default `openai` (Anthropic and Gemini have one place each). */
   usageStyle: Schema.optional(UsageStyle),
-  /** The reasoning delta field; default `reasoning_content`. */
+  /** The reasoning delta field of the OpenAI format; default `reasoning_content`. */
   reasoningField: Schema.optional(ReasoningField),
-  /** Send Azure's prompt-filter chunk (`choices: []`, `id: ""`) first. */
+  /** Send Azure's prompt-filter chunk (`choices: []`, `id: ""`) first (OpenAI format). */
   azureFilterChunk: Schema.optional(Schema.Boolean),
-  /** SSE comments while waiting. */
+  /** SSE keep-alives while waiting: comments (OpenAI, Gemini), `event: ping` (Anthropic). */
   keepAlive: Schema.optional(KeepAlive),
   /** How bytes are written; default `event`. */
   write: Schema.optional(WriteMode),
   /** Faults to inject. */
   faults: Schema.optional(Schema.Array(Fault.Fault)),
-  /** The `model` of the response; default the request's. */
+  /** The `model` of the response (Gemini: `modelVersion`); default the request's. */
   model: Schema.optional(Schema.String),
-  /** The response id; default `chatcmpl-sluice-<request number>`. */
+  /**
+   * The response id; default per format with the request number: `chatcmpl-sluice-<n>` (OpenAI),
+   * `msg_sluice_<n>` (Anthropic), `sluice-response-<n>` (Gemini's `responseId`).
+   */
   responseId: Schema.optional(Schema.String),
-  /** The `created` timestamp (seconds); default now. */
+  /** The `created` timestamp (seconds) of the OpenAI format; default now. */
   created: Schema.optional(NonNegativeInt)
 }).annotations({ identifier: "Scenario" })
 

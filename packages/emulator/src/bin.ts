@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `sluice-emulator [--port N] [--host H] [--scenario NAME|JSON]`: runs the emulator until SIGINT or
- * SIGTERM, printing `sluice-emulator listening on http://HOST:PORT` once it listens.
+ * SIGTERM, printing `sluice-emulator listening on http://HOST:PORT` once it listens, then a line
+ * with the base URL of each format (`openai …/v1 · anthropic … · gemini …`).
  *
  * @since 0.1.0
  */
@@ -62,6 +63,9 @@ const program = Effect.gen(function*() {
   if (args.help) return yield* Console.log(usage)
   const emulator = yield* Emulator.make(args)
   yield* Console.log(`sluice-emulator listening on ${emulator.url}`)
+  yield* Console.log(
+    `base URLs: openai ${emulator.openAiBaseUrl} · anthropic ${emulator.anthropicBaseUrl} · gemini ${emulator.geminiBaseUrl}`
+  )
   return yield* Effect.never
 }).pipe(
   Effect.scoped,

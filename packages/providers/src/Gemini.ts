@@ -102,8 +102,11 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
       where: Site,
       request: ChatRequest.ChatRequest,
       stream: boolean
-    ): Either.Either<HttpClientRequest.HttpClientRequest, LlmError.LlmError> =>
-      Either.map(
+    ): Either.Either<HttpClientRequest.HttpClientRequest, LlmError.LlmError> => {
+      // Checked before any network call: a caller's mistake is a clear InvalidRequest.
+      const bad = Http.invalid(where, request)
+      if (bad !== undefined) return Either.left(bad)
+      return Either.map(
         Either.mapLeft(
           GeminiRequest.body(request, { includeThoughts: options.includeThoughts ?? false, extraBody: options.extraBody }),
           (reason) =>
@@ -120,6 +123,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
             HttpClientRequest.bodyUnsafeJson(body)
           )
       )
+    }
 
     const stream = (request: ChatRequest.ChatRequest): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
       Stream.suspend(() => {

@@ -97,6 +97,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     const stream = (request: ChatRequest.ChatRequest): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
       Stream.suspend(() => {
         const where = site(request)
+        const bad = Http.invalid(where, request)
+        if (bad !== undefined) return Stream.fail(bad)
         return Http.stream(client, where, httpRequest(request, true), new OpenAiStreamDecoder(where), {
           guard: options.guard ?? true,
           maxEventSize: options.maxEventSize
@@ -106,6 +108,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     const complete = (request: ChatRequest.ChatRequest): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
       Effect.suspend(() => {
         const where = site(request)
+        const bad = Http.invalid(where, request)
+        if (bad !== undefined) return Effect.fail(bad)
         return Http.completion(client, where, httpRequest(request, false), (json) => toCompletion(where, json, options.guard ?? true))
       })
 

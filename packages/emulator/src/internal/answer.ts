@@ -1,6 +1,6 @@
 /**
  * The format-independent answer: a scenario resolved against one request into deltas and usage.
- * Renderers (OpenAI now; Anthropic and Gemini later) turn an `Answer` into their wire format.
+ * Renderers (OpenAI, Anthropic, Gemini) turn an `Answer` into their wire format.
  *
  * @internal
  */
@@ -26,7 +26,13 @@ export interface Prompt {
 export type Delta =
   | { readonly _tag: "Reasoning"; readonly text: string }
   | { readonly _tag: "Text"; readonly text: string }
-  | { readonly _tag: "ToolCallStart"; readonly index: number; readonly id: string; readonly name: string }
+  | {
+    readonly _tag: "ToolCallStart"
+    readonly index: number
+    /** The scenario's id, or undefined (each format then makes its own). */
+    readonly id: string | undefined
+    readonly name: string
+  }
   | { readonly _tag: "ToolCallArguments"; readonly index: number; readonly text: string }
 
 /** @internal Token usage. */
@@ -40,7 +46,8 @@ export interface Usage {
 /** @internal A complete tool call. */
 export interface ToolCall {
   readonly index: number
-  readonly id: string
+  /** The scenario's id, or undefined (each format then makes its own). */
+  readonly id: string | undefined
   readonly name: string
   readonly arguments: string
 }
@@ -52,6 +59,16 @@ export interface Pacing {
   readonly keepAlive: { readonly intervalMs: number; readonly comment: string } | undefined
 }
 
+/**
+ * @internal How a request asked to continue a partial answer: `prefill` (the last message is the
+ * assistant's, holding a prefix of the scenario text) or `instruction` (an assistant message with a
+ * prefix, then a user message asking to go on). `prefixLength` is the prefix's length in UTF-16 code units.
+ */
+export interface Continuation {
+  readonly mode: "prefill" | "instruction"
+  readonly prefixLength: number
+}
+
 /** @internal The scenario resolved against a request. */
 export interface Answer {
   readonly id: string
@@ -61,7 +78,12 @@ export interface Answer {
   readonly text: string
   readonly reasoning: string
   readonly toolCalls: ReadonlyArray<ToolCall>
+  /** The raw finish reason in OpenAI's words (or the scenario's own); renderers translate. */
   readonly finishReason: string
+  /** The block reason when the `promptBlocked` fault refuses the prompt (then there are no deltas). */
+  readonly blocked: string | undefined
+  /** Set when the answer continues a prefix the client already has. */
+  readonly continuation: Continuation | undefined
   readonly usage: Usage
   readonly usageStyle: Scenario.UsageStyle
   readonly reasoningField: Scenario.ReasoningField
@@ -131,26 +153,55 @@ export interface Context {
   readonly nowSeconds: number
   /** The faults active for this request (after `times` counting). */
   readonly faults: ReadonlyArray<Fault.Fault>
+  /** The response id when the scenario sets none (each format has its own shape). */
+  readonly defaultId: string
 }
 
 /**
- * @internal Resolves a scenario against a request. A continuation (the last message is the
- * assistant's and its content is a non-empty prefix of the scenario text) answers the rest of the
- * text, without reasoning. `max_tokens` cuts the deltas and makes the finish reason `length`.
+ * @internal Whether the request continues a partial answer, and from where: the prefix must be a
+ * non-empty prefix of `text`; in the instruction form (assistant prefix, then the user's request to
+ * go on) it must also be shorter than the text, so an ordinary next turn after a complete answer is
+ * answered anew.
+ */
+export const continuationOf = (messages: ReadonlyArray<PromptMessage>, text: string): Continuation | undefined => {
+  const n = messages.length
+  if (n === 0) return undefined
+  const last = messages[n - 1]
+  if (last.role === "assistant") {
+    return last.text.length > 0 && text.startsWith(last.text)
+      ? { mode: "prefill", prefixLength: last.text.length }
+      : undefined
+  }
+  if (n >= 2 && last.role === "user") {
+    const before = messages[n - 2]
+    if (
+      before.role === "assistant" && before.text.length > 0 && before.text.length < text.length &&
+      text.startsWith(before.text)
+    ) return { mode: "instruction", prefixLength: before.text.length }
+  }
+  return undefined
+}
+
+/**
+ * @internal Resolves a scenario against a request. A continuation (see {@link continuationOf})
+ * answers the rest of the text, without reasoning. `max_tokens` cuts the deltas and makes the finish
+ * reason `length`. The `promptBlocked` fault leaves no deltas at all.
  */
 export const resolve = (scenario: Scenario.Scenario, prompt: Prompt, context: Context): Answer => {
-  const toolCallsIn = scenario.toolCalls ?? []
-  let text = scenario.text ?? (toolCallsIn.length > 0 ? "" : Scenario.defaultText)
-  let reasoning = scenario.reasoning ?? ""
-  const last = prompt.messages.length > 0 ? prompt.messages[prompt.messages.length - 1] : undefined
-  if (last !== undefined && last.role === "assistant" && last.text.length > 0 && text.startsWith(last.text)) {
-    text = text.slice(last.text.length)
+  const blockedFault = findFault(context.faults, "promptBlocked")
+  const blocked = blockedFault === undefined ? undefined : blockedFault.reason ?? "SAFETY"
+  const toolCallsIn = blocked === undefined ? (scenario.toolCalls ?? []) : []
+  let text = blocked === undefined ? scenario.text ?? (toolCallsIn.length > 0 ? "" : Scenario.defaultText) : ""
+  let reasoning = blocked === undefined ? scenario.reasoning ?? "" : ""
+  const continuation = blocked === undefined ? continuationOf(prompt.messages, text) : undefined
+  if (continuation !== undefined) {
+    text = text.slice(continuation.prefixLength)
     reasoning = ""
   }
   const chunking = scenario.chunking ?? "word"
   const toolCalls: Array<ToolCall> = toolCallsIn.map((call, index) => ({
     index,
-    id: call.id ?? `call_sluice_${index}`,
+    id: call.id,
     name: call.name,
     arguments: call.arguments
   }))
@@ -159,7 +210,9 @@ export const resolve = (scenario: Scenario.Scenario, prompt: Prompt, context: Co
     ...chunk(text, chunking).map((t): Delta => ({ _tag: "Text", text: t })),
     ...toolDeltas(toolCalls, scenario.argumentsChunk ?? 8, scenario.interleaveToolCalls ?? false)
   ]
-  let finishReason = scenario.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop")
+  let finishReason = blocked !== undefined
+    ? "content_filter"
+    : scenario.finishReason ?? (toolCalls.length > 0 ? "tool_calls" : "stop")
   let keptCalls: ReadonlyArray<ToolCall> = toolCalls
   if (prompt.maxTokens !== undefined && deltas.length > prompt.maxTokens) {
     deltas = deltas.slice(0, prompt.maxTokens)
@@ -184,7 +237,7 @@ export const resolve = (scenario: Scenario.Scenario, prompt: Prompt, context: Co
     ? { intervalMs: scenario.keepAlive, comment: "keep-alive" }
     : { intervalMs: scenario.keepAlive.intervalMs, comment: scenario.keepAlive.comment ?? "keep-alive" }
   return {
-    id: scenario.responseId ?? `chatcmpl-sluice-${context.requestNumber}`,
+    id: scenario.responseId ?? context.defaultId,
     created: scenario.created ?? context.nowSeconds,
     model: scenario.model ?? prompt.model,
     deltas,
@@ -192,6 +245,8 @@ export const resolve = (scenario: Scenario.Scenario, prompt: Prompt, context: Co
     reasoning,
     toolCalls: keptCalls,
     finishReason,
+    blocked,
+    continuation,
     usage,
     usageStyle: scenario.usageStyle ?? "openai",
     reasoningField: scenario.reasoningField ?? "reasoning_content",

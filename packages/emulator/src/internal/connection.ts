@@ -1,7 +1,8 @@
 /**
  * Runs a plan against a Node `ServerResponse`: the status line, timed writes each awaited until
  * handed to the socket (so one SSE event is one socket write and nothing is buffered), and the
- * ending (clean end, socket destroyed, stall).
+ * ending (clean end, socket destroyed, stall). Keep-alives (comments, or Anthropic's `ping`) are
+ * written during long pauses and stalls; they are not counted as SSE events in the log.
  *
  * The platform's streaming body writer does not await each write nor let a handler destroy the
  * socket or split an event across writes, so the emulator writes to the Node response itself and
@@ -12,7 +13,7 @@
 import * as Effect from "effect/Effect"
 import type * as Http from "node:http"
 import type { Plan, Step } from "./wire.js"
-import { awkwardCut, utf8 } from "./wire.js"
+import { awkwardCut } from "./wire.js"
 
 /** @internal What the connection reports to the request log. */
 export interface Tracker {
@@ -67,12 +68,10 @@ const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
 const writeAlone = (res: Http.ServerResponse, bytes: Uint8Array): Effect.Effect<void> =>
   write(res, bytes).pipe(Effect.zipRight(yieldToEventLoop))
 
-const comment = (text: string): Uint8Array => utf8(`: ${text}\n\n`)
-
 const pause = (res: Http.ServerResponse, ms: number, keepAlive: Plan["keepAlive"]): Effect.Effect<void> => {
   if (ms <= 0) return Effect.void
   if (keepAlive === undefined || ms < keepAlive.intervalMs) return Effect.sleep(ms)
-  const bytes = comment(keepAlive.comment)
+  const bytes = keepAlive.bytes
   return Effect.gen(function*() {
     let remaining = ms
     while (remaining >= keepAlive.intervalMs) {
@@ -161,7 +160,7 @@ const ending = (res: Http.ServerResponse, plan: Plan, tracker: Tracker): Effect.
           keepAlive === undefined
             ? Effect.never
             : Effect.forever(Effect.sleep(keepAlive.intervalMs).pipe(
-              Effect.zipRight(write(res, comment(keepAlive.comment)))
+              Effect.zipRight(write(res, keepAlive.bytes))
             ))
         )
       )

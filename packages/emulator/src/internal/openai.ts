@@ -1,6 +1,7 @@
 /**
  * The OpenAI Chat Completions wire format (`POST /v1/chat/completions`), streamed and not, with the
  * usage placements of the OpenAI-compatible servers (DeepSeek, vLLM, Groq) and Azure's filter chunk.
+ * A last assistant message is continued (prefill), with or without DeepSeek's `prefix: true` flag.
  *
  * @internal
  */
@@ -8,7 +9,8 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { Answer, Delta, Prompt, PromptMessage, Usage } from "./answer.js"
-import type { ErrorSpec, JsonObject, RenderOptions, Renderer, WireEvent } from "./wire.js"
+import type { ErrorSpec, Incoming, JsonObject, RenderOptions, Renderer, WireEvent } from "./wire.js"
+import { header } from "./wire.js"
 
 const ContentPart = Schema.Struct({
   type: Schema.String,
@@ -17,7 +19,9 @@ const ContentPart = Schema.Struct({
 
 const Message = Schema.Struct({
   role: Schema.String,
-  content: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(ContentPart))))
+  content: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(ContentPart)))),
+  /** DeepSeek's flag asking to continue this (last, assistant) message. */
+  prefix: Schema.optional(Schema.NullOr(Schema.Boolean))
 })
 
 const OptionalInt = Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.nonNegative())))
@@ -79,6 +83,8 @@ const cumulative = (usage: Usage, done: number, total: number): Usage =>
     reasoningTokens: Math.round((usage.reasoningTokens * done) / total)
   }
 
+const callId = (index: number, id: string | undefined): string => id ?? `call_sluice_${index}`
+
 const deltaJson = (delta: Delta, reasoningField: Answer["reasoningField"]): JsonObject => {
   switch (delta._tag) {
     case "Text":
@@ -89,7 +95,7 @@ const deltaJson = (delta: Delta, reasoningField: Answer["reasoningField"]): Json
       return {
         tool_calls: [{
           index: delta.index,
-          id: delta.id,
+          id: callId(delta.index, delta.id),
           type: "function",
           function: { name: delta.name, arguments: "" }
         }]
@@ -190,7 +196,7 @@ const completion = (answer: Answer, _prompt: Prompt, options: RenderOptions): Js
     ...(answer.reasoning === "" ? {} : { [answer.reasoningField]: answer.reasoning }),
     ...(answer.toolCalls.length === 0 ? {} : {
       tool_calls: answer.toolCalls.map((call): JsonObject => ({
-        id: call.id,
+        id: callId(call.index, call.id),
         type: "function",
         function: { name: call.name, arguments: call.arguments }
       }))
@@ -211,8 +217,16 @@ const errorBody = (error: ErrorSpec): JsonObject => ({
   error: { message: error.message, type: error.type, param: null, code: error.code }
 })
 
-const defaultError = (status: number, model: string | undefined): ErrorSpec => {
+const defaultError = (status: number, model: string | undefined, code?: string | null): ErrorSpec => {
   const spec = (message: string, type: string, code: string | null): ErrorSpec => ({ status, message, type, code })
+  if (code === "context_length_exceeded") {
+    return spec(
+      "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens. " +
+        "Please reduce the length of the messages.",
+      "invalid_request_error",
+      code
+    )
+  }
   switch (status) {
     case 400:
       return spec("Invalid request.", "invalid_request_error", null)
@@ -241,17 +255,47 @@ const defaultError = (status: number, model: string | undefined): ErrorSpec => {
   }
 }
 
+const bearer = (incoming: Incoming): string => {
+  const authorization = header(incoming, "authorization")
+  if (authorization === undefined) return ""
+  const match = /^\s*Bearer\s+(.*)$/i.exec(authorization)
+  return match === null ? authorization : match[1]
+}
+
 /** @internal The OpenAI Chat Completions renderer. */
 export const renderer: Renderer = {
   name: "openai",
+  defaultId: (n) => `chatcmpl-sluice-${n}`,
+  token: bearer,
+  // OpenAI-compatible local servers take requests without a key; the emulator does too.
+  authenticate: () => undefined,
   decodeRequest,
   streamEvents,
+  serialize: (payload) => JSON.stringify(payload),
   encodeEvent,
+  encodeBody: (body) => JSON.stringify(body),
+  keepAlive: (comment) => `: ${comment}\n\n`,
   wrongSchema: (payload) => ({ ...payload, choices: "unexpected" }),
   errorEvent: (error) => ({ kind: "error", payload: errorBody(error) }),
+  streamError: (model) => defaultError(500, model),
   completion,
   errorBody,
   defaultError,
+  invalidJsonMessage: "We could not parse the JSON body of your request.",
+  invalidRequest: (message) => ({ status: 400, message, type: "invalid_request_error", code: null }),
+  notFound: (method, path) => ({
+    status: 404,
+    message: `Invalid URL (${method} ${path})`,
+    type: "invalid_request_error",
+    code: null
+  }),
+  blockedError: () => ({
+    status: 400,
+    message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. " +
+      "Please modify your prompt and retry.",
+    type: "invalid_request_error",
+    code: "content_filter"
+  }),
   keyError: (token) => ({
     status: 401,
     message: `Incorrect API key provided: ${token}. You can find your API key at https://platform.openai.com/account/api-keys.`,
@@ -262,5 +306,6 @@ export const renderer: Renderer = {
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache",
     connection: "keep-alive"
-  }
+  },
+  jsonHeaders: { "content-type": "application/json" }
 }

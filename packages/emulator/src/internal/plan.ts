@@ -1,6 +1,6 @@
 /**
  * From a scenario, a decoded request and a renderer to the plan of one response: faults are applied
- * here, format-independently, on the renderer's list of events.
+ * here, format-independently, on the renderer's list of events; renderers differ only in encoding.
  *
  * @internal
  */
@@ -8,13 +8,11 @@ import type * as Fault from "../Fault.js"
 import type * as Scenario from "../Scenario.js"
 import * as Answer from "./answer.js"
 import type { ErrorSpec, JsonObject, Plan, Renderer, Step, WireEvent } from "./wire.js"
-import { awkwardCut, utf8 } from "./wire.js"
+import { awkwardCut, breakJson, utf8 } from "./wire.js"
 
 /** @internal The faults of a scenario active for the `attempt`-th request of its key (1-based). */
 export const activeFaults = (scenario: Scenario.Scenario, attempt: number): ReadonlyArray<Fault.Fault> =>
   (scenario.faults ?? []).filter((fault) => fault.times === undefined || attempt <= fault.times)
-
-const jsonHeaders = { "content-type": "application/json" }
 
 /** @internal An HTTP error response. */
 export const errorPlan = (
@@ -23,11 +21,11 @@ export const errorPlan = (
   extraHeaders: Readonly<Record<string, string>> = {},
   faults: ReadonlyArray<string> = []
 ): Plan => {
-  const bytes = utf8(JSON.stringify(renderer.errorBody(error)))
+  const bytes = utf8(renderer.encodeBody(renderer.errorBody(error)))
   return {
     head: {
       status: error.status,
-      headers: { ...jsonHeaders, "content-length": String(bytes.length), ...extraHeaders }
+      headers: { ...renderer.jsonHeaders, "content-length": String(bytes.length), ...extraHeaders }
     },
     steps: [{ _tag: "Write", bytes, content: false, event: false }],
     ending: "end",
@@ -39,7 +37,7 @@ export const errorPlan = (
 }
 
 const statusPlan = (renderer: Renderer, fault: Fault.Status, model: string | undefined): Plan => {
-  const fallback = renderer.defaultError(fault.status, model)
+  const fallback = renderer.defaultError(fault.status, model, fault.code)
   const headers: Record<string, string> = {}
   if (fault.retryAfter !== undefined) headers["retry-after"] = String(fault.retryAfter)
   if (fault.retryAfterMs !== undefined) headers["retry-after-ms"] = String(fault.retryAfterMs)
@@ -70,7 +68,7 @@ const endingFault = (faults: ReadonlyArray<Fault.Fault>): EndingFault | undefine
 /** @internal What a plan needs besides the scenario's answer. */
 export interface Request {
   readonly prompt: Answer.Prompt
-  /** The bearer token received, for `echoKey`. */
+  /** The credential received, for `echoKey`. */
   readonly token: string
 }
 
@@ -82,24 +80,39 @@ export const make = (renderer: Renderer, answer: Answer.Answer, request: Request
   if (Answer.findFault(faults, "echoKey") !== undefined) {
     return errorPlan(renderer, renderer.keyError(request.token), {}, ["echoKey"])
   }
+  if (answer.blocked !== undefined && renderer.blockedError !== undefined) {
+    return errorPlan(renderer, renderer.blockedError(answer.blocked), {}, ["promptBlocked"])
+  }
   return request.prompt.stream ? streamPlan(renderer, answer, request.prompt) : jsonPlan(renderer, answer, request.prompt)
 }
 
-const base = (answer: Answer.Answer) => ({
-  write: answer.write,
-  keepAlive: answer.pacing.keepAlive
-})
+const base = (renderer: Renderer, answer: Answer.Answer): Pick<Plan, "write" | "keepAlive"> => {
+  const keepAlive = answer.pacing.keepAlive
+  return {
+    write: answer.write,
+    keepAlive: keepAlive === undefined
+      ? undefined
+      : { intervalMs: keepAlive.intervalMs, bytes: utf8(renderer.keepAlive(keepAlive.comment)) }
+  }
+}
 
-const streamPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Prompt): Plan => {
-  const faults = answer.faults
+/** Records the faults that shaped a response, in the order they were applied. */
+const tracker = () => {
   const used: Array<string> = []
   const use = <F extends Fault.Fault>(fault: F | undefined): F | undefined => {
     if (fault !== undefined) used.push(fault.type)
     return fault
   }
+  return { used, use }
+}
+
+const streamPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Prompt): Plan => {
+  const faults = answer.faults
+  const { used, use } = tracker()
+  if (answer.blocked !== undefined) used.push("promptBlocked")
   const head = { status: 200, headers: renderer.streamHeaders }
   if (use(Answer.findFault(faults, "headersOnly")) !== undefined) {
-    return { head, steps: [], ending: "hang", ...base(answer), buffered: false, faults: used }
+    return { head, steps: [], ending: "hang", ...base(renderer, answer), buffered: false, faults: used }
   }
   const omit = use(Answer.findFault(faults, "omitUsage"))
   const inflate = use(Answer.findFault(faults, "inflateUsage"))
@@ -110,7 +123,11 @@ const streamPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Pr
     : answer.usage
   const dropFinish = use(Answer.findFault(faults, "dropFinish")) !== undefined
   let events: ReadonlyArray<WireEvent> = renderer.streamEvents(answer, prompt, { usage, finish: !dropFinish })
-  if (use(Answer.findFault(faults, "dropDone")) !== undefined) events = events.filter((e) => e.kind !== "done")
+  // A format without an end marker (Gemini) is not shaped by `dropDone`.
+  if (Answer.findFault(faults, "dropDone") !== undefined && events.some((e) => e.kind === "done")) {
+    used.push("dropDone")
+    events = events.filter((e) => e.kind !== "done")
+  }
 
   // Content events are numbered from 1; `positions[n]` is the index in `events` of content event n.
   const positions: Array<number> = [-1]
@@ -118,8 +135,8 @@ const streamPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Pr
     if (e.kind === "content") positions.push(i)
   })
   const contentCount = positions.length - 1
-  const firstAfterPreamble = events.findIndex((e) => e.kind !== "preamble")
-  /** The index in `events` just after content event `n` (n = 0: after the preamble), clamped. */
+  const firstAfterPreamble = events.findIndex((e) => e.kind !== "preamble" && e.kind !== "frame")
+  /** The index in `events` just after content event `n` (n = 0: before the first non-preamble event), clamped. */
   const cutAfter = (n: number): number => {
     const clamped = Math.min(n, contentCount)
     return clamped === 0 ? (firstAfterPreamble === -1 ? events.length : firstAfterPreamble) : positions[clamped] + 1
@@ -133,16 +150,16 @@ const streamPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Pr
 
   const data = new Map<number, string>()
   const malformed = use(Answer.findFault(faults, "malformedJson"))
-  if (malformed !== undefined) {
+  if (malformed !== undefined && events.length > 0) {
     const event = events[target(malformed.atEvent)]
-    const json = typeof event.payload === "string" ? event.payload : JSON.stringify(event.payload)
-    data.set(target(malformed.atEvent), json.slice(0, -1))
+    const json = typeof event.payload === "string" ? event.payload : renderer.serialize(event.payload)
+    data.set(target(malformed.atEvent), breakJson(json))
   }
   const wrong = use(Answer.findFault(faults, "wrongSchema"))
-  if (wrong !== undefined) {
+  if (wrong !== undefined && events.length > 0) {
     const event = events[target(wrong.atEvent)]
     if (typeof event.payload !== "string") {
-      data.set(target(wrong.atEvent), JSON.stringify(renderer.wrongSchema(event.payload)))
+      data.set(target(wrong.atEvent), renderer.serialize(renderer.wrongSchema(event.payload)))
     }
   }
 
@@ -176,7 +193,7 @@ const streamPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Pr
     head,
     steps,
     ending: end,
-    ...base(answer),
+    ...base(renderer, answer),
     buffered: bufferedReplay,
     faults: used
   })
@@ -195,7 +212,7 @@ const streamPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Pr
     case "reset":
       return plan(ending.rst === true ? "rst" : "reset")
     case "errorEvent": {
-      push(renderer.errorEvent({ ...renderer.defaultError(500, prompt.model), ...definedOf(ending) }), undefined)
+      push(renderer.errorEvent({ ...renderer.streamError(prompt.model), ...definedOf(ending) }), undefined)
       return plan("end")
     }
     case "stall":
@@ -205,22 +222,19 @@ const streamPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Pr
 
 const jsonPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Prompt): Plan => {
   const faults = answer.faults
-  const used: Array<string> = []
-  const use = <F extends Fault.Fault>(fault: F | undefined): F | undefined => {
-    if (fault !== undefined) used.push(fault.type)
-    return fault
-  }
+  const { used, use } = tracker()
+  if (answer.blocked !== undefined) used.push("promptBlocked")
   const silent = (ending: Plan["ending"], head: Plan["head"]): Plan => ({
     head,
     steps: [],
     ending,
-    ...base(answer),
+    write: answer.write,
     buffered: false,
     keepAlive: undefined,
     faults: used
   })
   if (use(Answer.findFault(faults, "headersOnly")) !== undefined) {
-    return silent("hang", { status: 200, headers: jsonHeaders })
+    return silent("hang", { status: 200, headers: renderer.jsonHeaders })
   }
   const ending = use(endingFault(faults))
   if (ending?.type === "stall") return silent("hang", undefined)
@@ -229,11 +243,11 @@ const jsonPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Prom
   const usage = use(Answer.findFault(faults, "omitUsage")) !== undefined ? undefined : answer.usage
   const finish = use(Answer.findFault(faults, "dropFinish")) === undefined
   let body: JsonObject = ending?.type === "errorEvent"
-    ? renderer.errorBody({ ...renderer.defaultError(500, prompt.model), ...definedOf(ending) })
+    ? renderer.errorBody({ ...renderer.streamError(prompt.model), ...definedOf(ending) })
     : renderer.completion(answer, prompt, { usage, finish })
   if (use(Answer.findFault(faults, "wrongSchema")) !== undefined) body = renderer.wrongSchema(body)
-  let text = JSON.stringify(body)
-  if (use(Answer.findFault(faults, "malformedJson")) !== undefined) text = text.slice(0, -1)
+  let text = renderer.encodeBody(body)
+  if (use(Answer.findFault(faults, "malformedJson")) !== undefined) text = breakJson(text)
   let bytes = utf8(text)
   const truncated = ending?.type === "truncate" || ending?.type === "truncateMidEvent"
   if (ending?.type === "truncateMidEvent" && ending.bytes !== undefined) {
@@ -248,11 +262,11 @@ const jsonPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Prom
   return {
     head: {
       status: 200,
-      headers: truncated ? jsonHeaders : { ...jsonHeaders, "content-length": String(bytes.length) }
+      headers: truncated ? renderer.jsonHeaders : { ...renderer.jsonHeaders, "content-length": String(bytes.length) }
     },
     steps,
     ending: "end",
-    ...base(answer),
+    write: answer.write,
     buffered: false,
     keepAlive: undefined,
     faults: used

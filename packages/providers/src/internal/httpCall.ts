@@ -9,7 +9,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { type Completion, type LlmError, LlmError as Errors, Policy, type StreamEvent, WireDecoder } from "@sluice/core"
+import { ChatRequest, type Completion, type LlmError, LlmError as Errors, Policy, type StreamEvent, WireDecoder } from "@sluice/core"
 import { fromBodyError, fromClientError, fromStatus, scrub, type Site } from "./httpFailure.js"
 
 /** Decoding options shared by the adapters. */
@@ -104,3 +104,11 @@ export const completion = (
   redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
   Policy.recordCall(Effect.flatMap(json(client, site, request, redactHeaders), decode), site)
+
+/** A request Sluice refuses to send (empty conversation, non-finite temperature, …), as `InvalidRequest`; undefined when it is fine. */
+export const invalid = (site: Site, request: ChatRequest.ChatRequest): LlmError.LlmError | undefined => {
+  const problem = ChatRequest.problem(request)
+  return problem === undefined
+    ? undefined
+    : new Errors.InvalidRequest({ provider: site.provider, model: site.model, code: "invalid-request", providerMessage: problem })
+}
