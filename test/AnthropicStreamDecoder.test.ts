@@ -260,6 +260,25 @@ describe("AnthropicStreamDecoder", () => {
       }
     }))
 
+  it.effect("usage left out of message_start: a complete answer; usage only when both counts are known", () =>
+    Effect.gen(function*() {
+      const withoutUsage = { type: "message_start", message: { id: "msg_01", type: "message", role: "assistant", model: "claude-x", content: [] } }
+      const body = (start: object, deltaUsage: object | null) =>
+        sse(start, blockStart(0, { type: "text", text: "" }), text(0, "Hi"), blockStop(0), messageDelta("end_turn", deltaUsage), stop)
+      // no usage anywhere (a gateway that drops it): the answer is whole, without usage
+      const none = Completion.fromEvents(yield* events(body(withoutUsage, null)))
+      assert.deepStrictEqual(none, { text: "Hi", reasoning: "", toolCalls: [], usage: null, finishReason: "stop" })
+      // usage: null in message_start is the same
+      const nulled = Completion.fromEvents(yield* events(body({ ...withoutUsage, message: { ...withoutUsage.message, usage: null } }, null)))
+      assert.isNull(nulled.usage)
+      // only the output count: the input is unknown, so no Usage (not inputTokens 0)
+      const outputOnly = yield* events(body(withoutUsage, { output_tokens: 7 }))
+      assert.isFalse(outputOnly.some((e) => e._tag === "Usage"))
+      // newer API versions repeat the input figures in message_delta: then the usage is whole
+      const repeated = Completion.fromEvents(yield* events(body(withoutUsage, { output_tokens: 7, input_tokens: 12 })))
+      assert.deepStrictEqual(repeated.usage, { inputTokens: 12, outputTokens: 7, totalTokens: 19 })
+    }))
+
   it.effect("malformed JSON and off-schema events are DecodeError; unknown event types are ignored", () =>
     Effect.gen(function*() {
       const malformed = yield* failure(
@@ -271,7 +290,9 @@ describe("AnthropicStreamDecoder", () => {
         delta(0, { type: "text_delta", text: 5 }),
         delta(0, { type: "input_json_delta" }),
         { type: "content_block_delta", delta: { type: "text_delta", text: "x" } },
-        { ...messageStart(), message: { id: "msg", model: "m" } },
+        // usage may be left out (see the omitted-usage test), but when present it needs input_tokens
+        { ...messageStart(), message: { id: "msg", model: "m", usage: { output_tokens: 1 } } },
+        { ...messageStart(), message: { model: "m" } },
         blockStart(0, { type: "tool_use", name: "f" }),
         blockStart(0, { type: "text" }),
         { type: "message_delta", delta: { stop_reason: 3 } },

@@ -17,10 +17,14 @@
  * @since 0.1.0
  */
 export type { Attempt, Middleware, StreamPolicy } from "./internal/policy/core.js"
-export { AttemptInfo, Attempts, Deadline, recordAttempt, recordCall } from "./internal/policy/core.js"
+export { AttemptInfo, Attempts, ConnectTimeout, Deadline, recordAttempt, recordCall } from "./internal/policy/core.js"
 export * from "./internal/policy/continuation.js"
 export * from "./internal/policy/failover.js"
 export * from "./internal/policy/guard.js"
 export * from "./internal/policy/hedge.js"
 export * from "./internal/policy/retry.js"
 export * from "./internal/policy/timeout.js"
+export * from "./internal/policy/smooth.js"
+export * from "./internal/policy/metrics.js"
+export * from "./internal/policy/buffered.js"
+export * from "./internal/policy/circuitBreaker.js"

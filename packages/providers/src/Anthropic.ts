@@ -196,18 +196,20 @@ const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<
       toolCalls.push({ id: block.id, name: block.name, arguments: JSON.stringify(block.input ?? {}) })
     }
   }
-  const usage = toUsage({
-    input: message.usage.input_tokens,
-    output: message.usage.output_tokens ?? 0,
-    cacheCreation: message.usage.cache_creation_input_tokens ?? undefined,
-    cacheRead: message.usage.cache_read_input_tokens ?? undefined
+  // No usage (or no output count) on the wire is no usage in the completion, as in the stream decoder.
+  const wireUsage = message.usage
+  const usage = wireUsage === undefined || wireUsage === null || typeof wireUsage.output_tokens !== "number" ? undefined : toUsage({
+    input: wireUsage.input_tokens,
+    output: wireUsage.output_tokens,
+    cacheCreation: wireUsage.cache_creation_input_tokens ?? undefined,
+    cacheRead: wireUsage.cache_read_input_tokens ?? undefined
   })
   const raw = message.stop_reason
   const completion: Completion.Completion = {
     text,
     reasoning,
     toolCalls,
-    usage: Completion.usageFromEvent(usage),
+    usage: usage === undefined ? null : Completion.usageFromEvent(usage),
     finishReason: raw === undefined || raw === null || raw === "" ? null : finishReasonOf(raw)
   }
   if (guard && completion.finishReason === null) {

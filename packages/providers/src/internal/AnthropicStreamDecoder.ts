@@ -9,7 +9,8 @@
  *   when a proxy put the whole input there).
  * - Usage combines `message_start` (input and cache figures) and `message_delta` (cumulative output; newer
  *   API versions repeat the input figures there, and the last figure wins). It goes out with the `Finish`
- *   (and again if a later `message_delta` changes it), never summed.
+ *   (and again if a later `message_delta` changes it), never summed; when either place leaves usage out and
+ *   the input or output count is never learned, no `Usage` goes out (a made-up 0 would be wrong).
  * - `message_stop` is the end marker; an `error` event is a `ProviderStreamError`, retryable by its type.
  * @internal
  */
@@ -140,10 +141,13 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
         const decoded = decodeStart(json)
         if (decoded._tag === "Left") return this.schemaError(decoded, type, data)
         const usage = decoded.right.message.usage
-        this.input = usage.input_tokens
-        this.output = num(usage.output_tokens) ?? this.output
-        this.cacheCreation = num(usage.cache_creation_input_tokens) ?? this.cacheCreation
-        this.cacheRead = num(usage.cache_read_input_tokens) ?? this.cacheRead
+        // Without usage here (a gateway dropped it) the figures can only come from message_delta.
+        if (usage !== undefined && usage !== null) {
+          this.input = usage.input_tokens
+          this.output = num(usage.output_tokens) ?? this.output
+          this.cacheCreation = num(usage.cache_creation_input_tokens) ?? this.cacheCreation
+          this.cacheRead = num(usage.cache_read_input_tokens) ?? this.cacheRead
+        }
         return undefined
       }
       case "content_block_start": {
@@ -248,11 +252,12 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
       this.finished = true
       out.push(StreamEvent.finish(finishReasonOf(reason), reason))
     }
-    // Usage goes out with the finish, and again only if a later message_delta changes it.
-    if (this.finished && (this.input !== undefined || this.output !== undefined)) {
+    // Usage goes out with the finish, and again only if a later message_delta changes it. Only
+    // when both counts are known: an input count of 0 made up for a missing one would be a lie.
+    if (this.finished && this.input !== undefined && this.output !== undefined) {
       const current = toUsage({
-        input: this.input ?? 0,
-        output: this.output ?? 0,
+        input: this.input,
+        output: this.output,
         cacheCreation: this.cacheCreation,
         cacheRead: this.cacheRead
       })

@@ -66,10 +66,13 @@ export const Usage = Schema.Struct({
   cache_read_input_tokens: OptionalNumber
 })
 
-/** `message_start`: the message's id, model and input usage. */
+/**
+ * `message_start`: the message's id, model and input usage. `usage` is optional: gateways and
+ * compatible servers may leave it out (then the usage comes from `message_delta`, or not at all).
+ */
 export const MessageStart = Schema.Struct({
   type: Schema.Literal("message_start"),
-  message: Schema.Struct({ id: Schema.String, model: Schema.String, usage: Usage })
+  message: Schema.Struct({ id: Schema.String, model: Schema.String, usage: Schema.optional(Schema.NullOr(Usage)) })
 })
 
 /** `content_block_start`. */
@@ -131,14 +134,14 @@ export const ErrorEvent = Schema.Struct({
   error: Schema.Struct({ type: Schema.String, message: Schema.String })
 })
 
-/** A non-streamed message. */
+/** A non-streamed message; `usage` may be missing (a gateway or compatible server that does not report it). */
 export const Message = Schema.Struct({
   id: Schema.String,
   model: Schema.String,
   content: Schema.Array(ContentBlock),
   stop_reason: OptionalString,
   stop_sequence: OptionalString,
-  usage: Usage
+  usage: Schema.optional(Schema.NullOr(Usage))
 })
 
 /** The type of a usage object from `message_start` or a message. */

@@ -4,11 +4,14 @@
  */
 import * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as NodeStream from "node:stream"
+import * as Zlib from "node:zlib"
 import { ChatRequest, type Completion, type LlmError, LlmError as Errors, Policy, type StreamEvent, WireDecoder } from "@sluice/core"
 import { fromBodyError, fromClientError, fromStatus, scrub, type Site } from "./httpFailure.js"
 
@@ -39,17 +42,64 @@ export const execute = (
   request: HttpClientRequest.HttpClientRequest,
   redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError.LlmError> =>
-  send(client, request, redactHeaders).pipe(
-    Effect.mapError((error) => fromClientError(site, error)),
-    Effect.flatMap((response) =>
+  Effect.flatMap(Effect.serviceOption(Policy.ConnectTimeout), (connect) => {
+    // A compressing gateway buffers to compress: ask for the bytes as they are.
+    const plain = request.headers["accept-encoding"] === undefined
+      ? HttpClientRequest.setHeader(request, "accept-encoding", "identity")
+      : request
+    const headers = send(client, plain, redactHeaders).pipe(Effect.mapError((error) => fromClientError(site, error)))
+    const bounded = Option.isNone(connect) ? headers : Effect.timeoutFail(headers, {
+      duration: connect.value.after,
+      onTimeout: () => new Errors.Timeout({ provider: site.provider, model: site.model, phase: "connect", after: connect.value.after })
+    })
+    return Effect.flatMap(bounded, (response) =>
       isOk(response.status)
         ? Effect.succeed(response)
         : Effect.flatMap(
           Effect.orElseSucceed(response.text, () => ""),
           (text) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(fromStatus(site, response.status, response.headers, text, now)))
-        )
-    )
-  )
+        ))
+  })
+
+/** The zlib decompressor for a `content-encoding` a server sent despite `identity`. */
+const decompressor = (encoding: string): Zlib.Gunzip | Zlib.Inflate | Zlib.BrotliDecompress | undefined => {
+  switch (encoding) {
+    case "gzip":
+    case "x-gzip":
+      return Zlib.createGunzip()
+    case "deflate":
+      return Zlib.createInflate()
+    case "br":
+      return Zlib.createBrotliDecompress()
+    default:
+      return undefined
+  }
+}
+
+/** The response body, decompressed when the server compressed it anyway; its failures as `LlmError`s. */
+const body = (site: Site, response: HttpClientResponse.HttpClientResponse): Stream.Stream<Uint8Array, LlmError.LlmError> => {
+  const raw = Stream.mapError(response.stream, (error) => fromBodyError(site, error))
+  const encoding = (response.headers["content-encoding"] ?? "identity").trim().toLowerCase()
+  if (encoding === "identity" || encoding === "") return raw
+  return Stream.suspend(() => {
+    const unzip = decompressor(encoding)
+    if (unzip === undefined) {
+      return Stream.fail(
+        new Errors.DecodeError({ provider: site.provider, model: site.model, reason: `the response uses content-encoding ${encoding}, which Sluice cannot decode` })
+      )
+    }
+    // Closing the decompressor (the consumer went away) closes the source, which aborts the request.
+    NodeStream.pipeline(NodeStream.Readable.from(Stream.toAsyncIterable(raw)), unzip, () => {})
+    return Stream.fromAsyncIterable<unknown, LlmError.LlmError>(unzip, (cause) =>
+      Errors.isLlmError(cause)
+        ? cause
+        : new Errors.DecodeError({
+          provider: site.provider,
+          model: site.model,
+          reason: `the ${encoding} body could not be decompressed: ${cause instanceof Error ? cause.message : String(cause)}`
+        })).pipe(Stream.filter((chunk): chunk is Uint8Array => chunk instanceof Uint8Array))
+  })
+}
 
 /** Streams a response body through a provider's wire decoder. */
 export const stream = (
@@ -62,11 +112,11 @@ export const stream = (
   // Every request is an attempt that request-level policies can count and cost.
   Policy.recordAttempt(Stream.unwrap(
     Effect.map(execute(client, site, request, options.redactHeaders), (response) =>
-      WireDecoder.decodeBody(response.stream, {
+      WireDecoder.decodeBody(body(site, response), {
         provider: site.provider,
         model: site.model,
         decoder,
-        mapBodyError: (error) => fromBodyError(site, error),
+        mapBodyError: (error) => error,
         guard: options.guard,
         ...(options.maxEventSize === undefined ? {} : { maxEventSize: options.maxEventSize })
       }))

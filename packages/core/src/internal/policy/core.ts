@@ -6,6 +6,7 @@ import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -119,6 +120,15 @@ export class Attempts extends Context.Tag("@sluice/core/Policy/Attempts")<Attemp
  * @category tracking
  */
 export class Deadline extends Context.Tag("@sluice/core/Policy/Deadline")<Deadline, { readonly at: number }>() {}
+
+/**
+ * The bound of `timeout({ connect })`: adapters fail a request whose response headers do not come in time with `Timeout{phase:"connect"}`.
+ * @since 0.1.0
+ * @category tracking
+ */
+export class ConnectTimeout extends Context.Tag("@sluice/core/Policy/ConnectTimeout")<ConnectTimeout, {
+  readonly after: Duration.Duration
+}>() {}
 
 /**
  * How the request about to be made came about; request-level policies provide it to the attempt they start.

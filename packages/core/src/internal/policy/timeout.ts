@@ -9,7 +9,7 @@ import * as Stream from "effect/Stream"
 import { Accumulator } from "../../Completion.js"
 import * as LlmError from "../../LlmError.js"
 import { isToken } from "../../StreamEvent.js"
-import { Deadline, type Site, streamPolicy, type StreamPolicy } from "./core.js"
+import { ConnectTimeout, Deadline, type Site, streamPolicy, type StreamPolicy } from "./core.js"
 
 /**
  * Options of `timeout`; each bound is optional.
@@ -17,6 +17,8 @@ import { Deadline, type Site, streamPolicy, type StreamPolicy } from "./core.js"
  * @category models
  */
 export interface TimeoutOptions {
+  /** From the start of the request to the response headers (enforced by the adapter, which sees them). */
+  readonly connect?: Duration.DurationInput | undefined
   /** From the start of the request to the first text, reasoning or tool-call delta. */
   readonly firstToken?: Duration.DurationInput | undefined
   /** Between two events (before the first token too, when `firstToken` is not set). Keep-alive comments do not count. */
@@ -38,6 +40,7 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
   const firstTokenMs = millis(options.firstToken)
   const idleMs = millis(options.idle)
   const totalMs = millis(options.total)
+  const connect = options.connect === undefined ? undefined : { after: Duration.decode(options.connect) }
   const error = (site: Site, phase: LlmError.TimeoutPhase, ms: number, acc: Accumulator) =>
     new LlmError.Timeout({
       ...site,
@@ -77,9 +80,12 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
               phase = "idle"
               bound = idleMs
             }
-            if (due === Number.POSITIVE_INFINITY) return Effect.never
             if (now >= due) return Effect.fail(error(site, phase, bound, acc))
-            return Effect.flatMap(Effect.sleep(Duration.millis(due - now)), () => watchdog)
+            // Before the first token the idle bound is not yet in force, but the first token may come
+            // at any moment: look again every `idle` so a stall right after it is caught in time.
+            const wake = !gotToken && idleMs !== undefined ? Math.min(due, now + idleMs) : due
+            if (wake === Number.POSITIVE_INFINITY) return Effect.never
+            return Effect.flatMap(Effect.sleep(Duration.millis(wake - now)), () => watchdog)
           })
           const watched = self.pipe(
             Stream.mapChunks((chunk) => {
@@ -92,21 +98,23 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
             }),
             Stream.interruptWhen(watchdog)
           )
-          if (totalAt === undefined) return watched
+          const bounded = connect === undefined ? watched : Stream.provideService(watched, ConnectTimeout, connect)
+          if (totalAt === undefined) return bounded
           // Policies inside (retry) see the deadline and do not wait past it.
           const at = Option.isSome(outer) ? Math.min(outer.value.at, totalAt) : totalAt
-          return Stream.provideService(watched, Deadline, { at })
+          return Stream.provideService(bounded, Deadline, { at })
         })
       ),
-    (self, site) =>
-      totalMs === undefined
-        ? self
+    (self, site) => {
+      const connected = connect === undefined ? self : Effect.provideService(self, ConnectTimeout, connect)
+      return totalMs === undefined
+        ? connected
         : Effect.gen(function*() {
           const clock = yield* Effect.clock
           const outer = yield* Effect.serviceOption(Deadline)
           const totalAt = clock.unsafeCurrentTimeMillis() + totalMs
           const at = Option.isSome(outer) ? Math.min(outer.value.at, totalAt) : totalAt
-          return yield* self.pipe(
+          return yield* connected.pipe(
             Effect.provideService(Deadline, { at }),
             Effect.timeoutFail({
               duration: Duration.millis(totalMs),
@@ -114,5 +122,6 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
             })
           )
         })
+    }
   )
 }

@@ -1,0 +1,96 @@
+/**
+ * The `--json` lines of DESIGN §7: one object per event, then always a last `summary` line.
+ * @internal
+ */
+import type { Completion, Policy, StreamEvent } from "@sluice/core"
+
+/** `{inputTokens, outputTokens, totalTokens}`: the usage shape of every line. */
+export interface UsageJson {
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly totalTokens: number
+}
+
+/** The usage figures the lines carry. */
+export const usageJson = (usage: Completion.Usage): UsageJson => ({
+  inputTokens: usage.inputTokens,
+  outputTokens: usage.outputTokens,
+  totalTokens: usage.totalTokens
+})
+
+/** The line of one event (without its newline). */
+export const eventLine = (event: StreamEvent.StreamEvent): string => {
+  switch (event._tag) {
+    case "TextDelta":
+      return JSON.stringify({ type: "text", text: event.text })
+    case "ReasoningDelta":
+      return JSON.stringify({ type: "reasoning", text: event.text })
+    case "ToolCallDelta":
+      return JSON.stringify({
+        type: "tool-call-delta",
+        index: event.index,
+        id: event.id ?? null,
+        name: event.name ?? null,
+        argumentsDelta: event.argumentsDelta
+      })
+    case "Usage":
+      return JSON.stringify({ type: "usage", ...usageJson(event) })
+    case "Finish":
+      return JSON.stringify({ type: "finish", reason: event.reason })
+  }
+}
+
+/** The events a non-streamed completion stands for, so `--no-stream --json` prints the same kinds of line. */
+export const eventsOf = (completion: Completion.Completion): Array<StreamEvent.StreamEvent> => {
+  const events: Array<StreamEvent.StreamEvent> = []
+  if (completion.reasoning !== "") events.push({ _tag: "ReasoningDelta", text: completion.reasoning })
+  if (completion.text !== "") events.push({ _tag: "TextDelta", text: completion.text })
+  completion.toolCalls.forEach((call, index) =>
+    events.push({ _tag: "ToolCallDelta", index, id: call.id, name: call.name, argumentsDelta: call.arguments })
+  )
+  if (completion.usage !== null) events.push({ _tag: "Usage", ...completion.usage })
+  if (completion.finishReason !== null) events.push({ _tag: "Finish", reason: completion.finishReason, rawReason: completion.finishReason })
+  return events
+}
+
+/** An attempt as the summary lists it. */
+export const attemptJson = (attempt: Policy.Attempt) => ({
+  provider: attempt.provider,
+  model: attempt.model,
+  kind: attempt.kind,
+  startedAt: attempt.startedAt,
+  endedAt: attempt.endedAt,
+  durationMs: attempt.endedAt - attempt.startedAt,
+  events: attempt.events,
+  ...(attempt.error === undefined ? {} : { error: { _tag: attempt.error._tag, message: attempt.error.message } }),
+  ...(attempt.usage === undefined ? {} : { usage: usageJson(attempt.usage) }),
+  ...(attempt.spliceAt === undefined ? {} : { spliceAt: attempt.spliceAt }),
+  ...(attempt.interrupted === true ? { interrupted: true } : {})
+})
+
+/** What the summary line reports. */
+export interface Summary {
+  readonly completion: Completion.Completion
+  readonly ttftMs: number | null
+  readonly durationMs: number
+  readonly attempts: ReadonlyArray<Policy.Attempt>
+  /** The failure, when there was one (an interruption included). */
+  readonly error?: { readonly _tag: string; readonly message: string } | undefined
+}
+
+const ms = (value: number): number => Math.round(value)
+
+/** The last line (without its newline); `error` only when `ok` is false. */
+export const summaryLine = (summary: Summary): string =>
+  JSON.stringify({
+    type: "summary",
+    ok: summary.error === undefined,
+    text: summary.completion.text,
+    toolCalls: summary.completion.toolCalls.map((call) => ({ id: call.id, name: call.name, arguments: call.arguments })),
+    usage: summary.completion.usage === null ? null : usageJson(summary.completion.usage),
+    finishReason: summary.completion.finishReason,
+    ttftMs: summary.ttftMs === null ? null : ms(summary.ttftMs),
+    durationMs: ms(summary.durationMs),
+    attempts: summary.attempts.map(attemptJson),
+    ...(summary.error === undefined ? {} : { error: { _tag: summary.error._tag, message: summary.error.message } })
+  })

@@ -1,0 +1,152 @@
+/**
+ * Providers by name, as `--provider` and `--fallback` take them: every OpenAI-compatible preset plus
+ * the native Anthropic and Gemini adapters, with a default model each, the key's environment
+ * variable, and the base URL convention of each (OpenAI's includes `/v1`, Anthropic's and Gemini's do not).
+ * @internal
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { type LanguageModel } from "@sluice/core"
+import { Anthropic, Gemini, OpenAiCompatible, Presets } from "@sluice/providers"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { UsageError } from "./CliError.js"
+
+/** A provider name: a preset, `anthropic` or `gemini`. */
+export type Name = Presets.Name | "anthropic" | "gemini"
+
+/** Every provider name, the most used first. */
+export const names: ReadonlyArray<Name> = ["openai", "anthropic", "gemini", ...Presets.names.filter((name) => name !== "openai")]
+
+/** True for a provider name. */
+export const isName = (u: string): u is Name => names.some((name) => name === u)
+
+/** The model used when `--model` is not given; undefined where the server decides (say so and ask for one). */
+export const defaultModels: { readonly [N in Name]: string | undefined } = {
+  openai: "gpt-4o-mini",
+  anthropic: "claude-sonnet-4-5",
+  gemini: "gemini-2.5-flash",
+  deepseek: "deepseek-chat",
+  groq: "llama-3.3-70b-versatile",
+  mistral: "mistral-small-latest",
+  together: "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+  fireworks: "accounts/fireworks/models/llama-v3p1-8b-instruct",
+  openrouter: "openai/gpt-4o-mini",
+  xai: "grok-3-mini",
+  perplexity: "sonar",
+  "gemini-openai": "gemini-2.5-flash",
+  ollama: "llama3.2",
+  vllm: undefined,
+  lmstudio: undefined,
+  llamacpp: "default"
+}
+
+/** The key a provider reads: its environment variable and whether it is required. */
+export const apiKey = (name: Name): Presets.ApiKey | undefined => {
+  if (name === "anthropic") return { variable: "ANTHROPIC_API_KEY", required: true }
+  if (name === "gemini") return { variable: "GEMINI_API_KEY", required: true }
+  return Option.getOrThrow(Presets.byName(name)).apiKey
+}
+
+/** The base URL a provider uses unless `--base-url` says otherwise. */
+export const defaultBaseUrl = (name: Name): string => {
+  if (name === "anthropic") return Anthropic.defaultBaseUrl
+  if (name === "gemini") return Gemini.defaultBaseUrl
+  return Option.getOrThrow(Presets.byName(name)).baseUrl
+}
+
+/** One model on one provider, resolved from the command line. */
+export interface Route {
+  readonly provider: Name
+  readonly model: string
+  readonly baseUrl: string
+}
+
+/** `provider/model`, as errors name a route. */
+export const label = (route: Route): string => `${route.provider}/${route.model}`
+
+const checkUrl = (url: string): Effect.Effect<string, UsageError> => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.protocol === "http:" || parsed.protocol === "https:") return Effect.succeed(url)
+  } catch {
+    // reported below
+  }
+  return Effect.fail(new UsageError({ reason: `--base-url must be an http(s) URL, got ${JSON.stringify(url)}` }))
+}
+
+/** Resolves a provider name, an optional model and an optional base URL into a route. */
+export const route = (
+  provider: string,
+  model: string | undefined,
+  baseUrl: string | undefined
+): Effect.Effect<Route, UsageError> =>
+  Effect.gen(function*() {
+    const name = provider.toLowerCase()
+    if (!isName(name)) {
+      return yield* new UsageError({ reason: `unknown provider ${JSON.stringify(provider)}; known: ${names.join(", ")}` })
+    }
+    const chosen = model ?? defaultModels[name]
+    if (chosen === undefined || chosen === "") {
+      return yield* new UsageError({ reason: `${name} serves whatever model it loaded: name it with --model` })
+    }
+    return { provider: name, model: chosen, baseUrl: yield* checkUrl(baseUrl ?? defaultBaseUrl(name)) }
+  })
+
+/**
+ * Reads `--fallback PROVIDER:MODEL` (the model may itself hold colons, as Ollama's tags do; an empty
+ * model means the provider's default). A fallback on the primary's provider reuses its base URL.
+ */
+export const fallback = (spec: string, primary: Route): Effect.Effect<Route, UsageError> => {
+  const colon = spec.indexOf(":")
+  const provider = colon < 0 ? spec : spec.slice(0, colon)
+  if (colon < 0 || !isName(provider.toLowerCase())) {
+    return Effect.fail(
+      new UsageError({ reason: `--fallback takes PROVIDER:MODEL (e.g. anthropic:claude-sonnet-4-5), got ${JSON.stringify(spec)}` })
+    )
+  }
+  const model = spec.slice(colon + 1)
+  const same = provider.toLowerCase() === primary.provider
+  return route(provider, model === "" ? undefined : model, same ? primary.baseUrl : undefined)
+}
+
+/**
+ * The provider's key, read from its environment variable through `Config.redacted`; a required key
+ * that is missing or empty is a usage error naming the variable.
+ */
+export const readKey = (name: Name): Effect.Effect<Redacted.Redacted<string> | undefined, UsageError> => {
+  const key = apiKey(name)
+  if (key === undefined) return Effect.succeed(undefined)
+  const missing = new UsageError({
+    reason: `${key.variable} is not set: the ${name} provider reads its API key from it (keys are never taken from flags)`
+  })
+  return Config.redacted(key.variable).pipe(
+    Config.option,
+    Effect.mapError(() => missing),
+    Effect.flatMap((value) => {
+      const present = Option.filter(value, (redacted) => Redacted.value(redacted).trim() !== "")
+      if (Option.isSome(present)) return Effect.succeed(present.value)
+      return key.required ? Effect.fail(missing) : Effect.succeed(undefined)
+    })
+  )
+}
+
+/** The adapter service for a route, with its key (and extra headers, as the demo sends to choose scenarios). */
+export const service = (
+  target: Route,
+  key: Redacted.Redacted<string> | undefined,
+  headers?: Readonly<Record<string, string>>
+): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
+  const extra = headers === undefined ? {} : { headers }
+  switch (target.provider) {
+    case "anthropic":
+      return Anthropic.make({ apiKey: key ?? Redacted.make(""), baseUrl: target.baseUrl, ...extra })
+    case "gemini":
+      return Gemini.make({ apiKey: key ?? Redacted.make(""), baseUrl: target.baseUrl, ...extra })
+    default: {
+      const preset = Option.getOrThrow(Presets.byName(target.provider))
+      return OpenAiCompatible.make(Presets.adapterOptions(preset, key, { baseUrl: target.baseUrl, ...extra }))
+    }
+  }
+}

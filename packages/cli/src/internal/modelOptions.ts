@@ -1,0 +1,146 @@
+/**
+ * The flags the prompt command and `audit` share: which provider, model and base URL, what to ask,
+ * and the deadlines; and how they become a request and a service.
+ * @internal
+ */
+import * as Args from "@effect/cli/Args"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { ChatRequest, type LanguageModel } from "@sluice/core"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import { UsageError } from "./CliError.js"
+import { parseDuration } from "./parseDuration.js"
+import * as Provider from "./Provider.js"
+
+const duration = (name: string, description: string) =>
+  Options.text(name).pipe(
+    Options.withDescription(description),
+    Options.withPseudoName("DURATION"),
+    Options.mapEffect((text) =>
+      Either.match(parseDuration(text), {
+        onLeft: (reason) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${reason}`))),
+        onRight: Effect.succeed
+      })
+    ),
+    Options.optional
+  )
+
+/** The prompt words (joined with spaces); none, or `-`, reads stdin. */
+export const prompt = Args.text({ name: "prompt" }).pipe(
+  Args.withDescription("The prompt; read from stdin when absent or -"),
+  Args.repeated
+)
+
+/** Provider, model, base URL, system prompt, sampling and deadlines. */
+export const modelOptions = {
+  provider: Options.choice("provider", Provider.names).pipe(
+    Options.withAlias("p"),
+    Options.withDescription("The provider; its key comes from its environment variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, …)"),
+    Options.withDefault("openai" as const)
+  ),
+  model: Options.text("model").pipe(
+    Options.withAlias("m"),
+    Options.withDescription("The model (default: one per provider, e.g. gpt-4o-mini, claude-sonnet-4-5, gemini-2.5-flash)"),
+    Options.optional
+  ),
+  baseUrl: Options.text("base-url").pipe(
+    Options.withDescription("The API base URL, as the provider's SDK takes it: OpenAI's with /v1, Anthropic's and Gemini's without"),
+    Options.withPseudoName("URL"),
+    Options.optional
+  ),
+  system: Options.text("system").pipe(Options.withDescription("A system prompt"), Options.optional),
+  maxTokens: Options.integer("max-tokens").pipe(
+    Options.withDescription("The most tokens to generate"),
+    Options.withPseudoName("N"),
+    Options.optional
+  ),
+  temperature: Options.float("temperature").pipe(Options.withDescription("Sampling temperature"), Options.optional),
+  firstTokenTimeout: duration("first-token-timeout", "Deadline for the first token of each attempt (e.g. 10s)"),
+  idleTimeout: duration("idle-timeout", "Deadline between two events of each attempt (default 2m)"),
+  timeout: duration("timeout", "Deadline for the whole request, retries included")
+}
+
+/** What the shared flags parse to. */
+export interface ModelFlags {
+  readonly provider: Provider.Name
+  readonly model: Option.Option<string>
+  readonly baseUrl: Option.Option<string>
+  readonly system: Option.Option<string>
+  readonly maxTokens: Option.Option<number>
+  readonly temperature: Option.Option<number>
+  readonly firstTokenTimeout: Option.Option<Duration.Duration>
+  readonly idleTimeout: Option.Option<Duration.Duration>
+  readonly timeout: Option.Option<Duration.Duration>
+}
+
+/** The request the flags and the prompt make. */
+export const request = (flags: ModelFlags, model: string, text: string): ChatRequest.ChatRequest => {
+  const messages = Option.match(flags.system, {
+    onNone: () => [ChatRequest.user(text)],
+    onSome: (system) => [ChatRequest.system(system), ChatRequest.user(text)]
+  })
+  return ChatRequest.make({
+    model,
+    messages,
+    ...Option.match(flags.maxTokens, { onNone: () => ({}), onSome: (maxTokens) => ({ maxTokens }) }),
+    ...Option.match(flags.temperature, { onNone: () => ({}), onSome: (temperature) => ({ temperature }) })
+  })
+}
+
+/** A route resolved, with its key read and its service built. */
+export interface Resolved {
+  readonly route: Provider.Route
+  readonly service: LanguageModel.Service
+}
+
+/** Resolves a route's key and service. */
+export const resolve = (route: Provider.Route): Effect.Effect<Resolved, UsageError, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const key = yield* Provider.readKey(route.provider)
+    return { route, service: yield* Provider.service(route, key) }
+  })
+
+/** The primary route of the shared flags. */
+export const primaryRoute = (flags: ModelFlags): Effect.Effect<Provider.Route, UsageError> =>
+  Provider.route(flags.provider, Option.getOrUndefined(flags.model), Option.getOrUndefined(flags.baseUrl))
+
+/** Reads the prompt: the words given, else all of stdin (a terminal on stdin without `-` is a usage error, not a wait). */
+export const readPrompt = (words: ReadonlyArray<string>, stdin: boolean): Effect.Effect<string, UsageError> => {
+  if (words.length > 0 && stdin) {
+    return Effect.fail(new UsageError({ reason: "give the prompt as an argument or as - (stdin), not both" }))
+  }
+  if (words.length > 0) return Effect.succeed(words.join(" "))
+  if (!stdin && process.stdin.isTTY === true) {
+    return Effect.fail(new UsageError({ reason: "no prompt: give one as an argument, or pipe it in (use - to type it, ending with Ctrl-D)" }))
+  }
+  return Effect.async<string, UsageError>((resume) => {
+    const chunks: Array<string> = []
+    const input = process.stdin
+    input.setEncoding("utf8")
+    const onData = (chunk: string) => chunks.push(chunk)
+    const onEnd = () => {
+      cleanup()
+      const text = chunks.join("").replace(/\s+$/, "")
+      resume(text === "" ? Effect.fail(new UsageError({ reason: "the prompt on stdin is empty" })) : Effect.succeed(text))
+    }
+    const onError = (error: Error) => {
+      cleanup()
+      resume(Effect.fail(new UsageError({ reason: `cannot read the prompt from stdin: ${error.message}` })))
+    }
+    const cleanup = () => {
+      input.off("data", onData)
+      input.off("end", onEnd)
+      input.off("error", onError)
+      input.pause()
+    }
+    input.on("data", onData)
+    input.once("end", onEnd)
+    input.once("error", onError)
+    return Effect.sync(cleanup)
+  })
+}

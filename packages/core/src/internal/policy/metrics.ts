@@ -1,0 +1,469 @@
+/**
+ * Measurements of every request: time to first token, inter-token gaps, tokens per second, attempts,
+ * as Effect metrics, a tracing span and a summary value.
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import { dual } from "effect/Function"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
+import { hasProperty } from "effect/Predicate"
+import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
+import type { Completion, Usage } from "../../Completion.js"
+import { usageFromEvent } from "../../Completion.js"
+import type { LlmError } from "../../LlmError.js"
+import type { FinishReason, StreamEvent } from "../../StreamEvent.js"
+import { isToken } from "../../StreamEvent.js"
+import { type Attempt, AttemptInfo, Attempts, type Site, streamPolicy, type StreamPolicy } from "./core.js"
+import {
+  type BufferedVerdict,
+  type BufferedWarning,
+  BufferedReports,
+  charsOf,
+  checkBuffered,
+  defaultCriterion,
+  nowMs
+} from "./measure.js"
+
+/**
+ * What one request measured, handed to `onSummary` once at its end (success, failure or interruption).
+ * Durations are milliseconds on the `Clock` service; `null` where there is nothing to measure.
+ * @since 0.1.0
+ * @category models
+ */
+export interface Summary {
+  readonly provider: string
+  readonly model: string
+  /** `"stream"` or `"complete"`. */
+  readonly call: "stream" | "complete"
+  /** Epoch milliseconds. */
+  readonly startedAt: number
+  /** From the start to the first text, reasoning or tool-call delta. */
+  readonly ttftMs: number | null
+  /** From the start to the end of the stream (or of the call). */
+  readonly durationMs: number
+  /** The gaps between successive token deltas (deltas that arrived together count as 0). */
+  readonly interTokenMs: { readonly p50: number; readonly p90: number; readonly max: number } | null
+  /** Output tokens per second of generation (from the first token to the end; the whole call for `complete`). */
+  readonly tokensPerSecond: number | null
+  /** From usage when the provider reported it, else the number of token deltas (see `outputTokensEstimated`). */
+  readonly outputTokens: number | null
+  /** True when `outputTokens` counts deltas because no usage came. */
+  readonly outputTokensEstimated: boolean
+  /** The usage of the answer the caller received. */
+  readonly usage: Usage | null
+  /** Usage added up over every attempt, failed ones included (they cost money too); `usage` when none was recorded. */
+  readonly totalUsage: Usage | null
+  /** Every try, as the request-level policies inside recorded them (one, made up here, when none did). */
+  readonly attempts: ReadonlyArray<Attempt>
+  readonly finishReason: FinishReason | null
+  /** `complete`: the stream ended (or the call returned); `failure`: it failed; `interrupted`: the caller went away or stopped reading. */
+  readonly ending: "complete" | "failure" | "interrupted"
+  /** The failure, when `ending` is `failure` (a defect has none). */
+  readonly error?: { readonly _tag: LlmError["_tag"]; readonly message: string } | undefined
+  /** Set when the stream looked like a buffered replay (by an inner `detectBuffered`, else by its default criterion). */
+  readonly buffered?: BufferedWarning | undefined
+}
+
+/**
+ * Options of `metrics`.
+ * @since 0.1.0
+ * @category models
+ */
+export interface MetricsOptions {
+  /** Called once at the end of each request with its summary. */
+  readonly onSummary?: ((summary: Summary) => Effect.Effect<void>) | undefined
+  /** The provider to report when applied to a bare stream (a service reports its own). */
+  readonly provider?: string | undefined
+  /** The model to report when applied to a bare stream (a service reports the request's). */
+  readonly model?: string | undefined
+}
+
+const ms = (start: number, factor: number, count: number) => MetricBoundaries.exponential({ start, factor, count })
+
+/**
+ * The Effect metrics `metrics` updates, each tagged with `provider` and `model` (plus the fiber's metric labels).
+ * @since 0.1.0
+ * @category metrics
+ */
+export const instruments = {
+  /** Time to first token, per streamed request. */
+  timeToFirstToken: Metric.histogram("sluice_time_to_first_token_ms", ms(10, 2, 14), "time to the first token (ms)"),
+  /** Every gap between successive token deltas. */
+  interToken: Metric.histogram("sluice_inter_token_ms", ms(1, 2, 14), "gap between successive token deltas (ms)"),
+  /** Duration of each request. */
+  duration: Metric.histogram("sluice_request_duration_ms", ms(10, 2, 16), "duration of the request (ms)"),
+  /** Output tokens per second of generation, per request. */
+  tokensPerSecond: Metric.histogram("sluice_tokens_per_second", ms(1, 2, 14), "output tokens per second of generation"),
+  /** Requests, tagged also with `outcome`: `complete`, `interrupted` or the error's tag. */
+  requests: Metric.counter("sluice_requests_total", { description: "requests by outcome", incremental: true }),
+  /** Output tokens (from usage, or counted deltas). */
+  outputTokens: Metric.counter("sluice_output_tokens_total", { description: "output tokens", incremental: true }),
+  /** Attempts, tagged with the attempt's own provider and model, `kind` and `outcome`. */
+  attempts: Metric.counter("sluice_attempts_total", { description: "attempts by kind and outcome", incremental: true }),
+  /** Streams flagged as buffered replays. */
+  bufferedStreams: Metric.counter("sluice_buffered_streams_total", { description: "streams that looked buffered", incremental: true })
+}
+
+/** Inter-token gaps of one stream, in a growable typed array (8 bytes per token, sorted once at the end). */
+class Gaps {
+  private values = new Float64Array(64)
+  length = 0
+  push(gap: number): void {
+    if (this.length === this.values.length) {
+      const grown = new Float64Array(this.values.length * 2)
+      grown.set(this.values)
+      this.values = grown
+    }
+    this.values[this.length++] = gap
+  }
+  sorted(): Float64Array {
+    return this.values.slice(0, this.length).sort()
+  }
+}
+
+/** Nearest-rank percentile of a sorted, non-empty array. */
+const percentile = (sorted: Float64Array, p: number): number => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]
+
+const round = (n: number): number => Math.round(n * 1000) / 1000
+
+type Failure = NonNullable<Summary["error"]>
+
+interface Ending {
+  readonly ending: Summary["ending"]
+  readonly error?: Failure | undefined
+  readonly interrupted: boolean
+}
+
+const endingOf = (exit: Exit.Exit<unknown, LlmError>, completed: boolean): Ending => {
+  if (Exit.isSuccess(exit)) return completed ? { ending: "complete", interrupted: false } : { ending: "interrupted", interrupted: true }
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isSome(failure)) {
+    return { ending: "failure", error: { _tag: failure.value._tag, message: failure.value.message }, interrupted: false }
+  }
+  return Cause.isInterruptedOnly(exit.cause) ? { ending: "interrupted", interrupted: true } : { ending: "failure", interrupted: false }
+}
+
+const addUsage = (a: Usage, b: Usage): Usage => {
+  const sum: { -readonly [K in keyof Usage]: Usage[K] } = {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    totalTokens: a.totalTokens + b.totalTokens
+  }
+  if (a.cachedInputTokens !== undefined || b.cachedInputTokens !== undefined) {
+    sum.cachedInputTokens = (a.cachedInputTokens ?? 0) + (b.cachedInputTokens ?? 0)
+  }
+  if (a.reasoningTokens !== undefined || b.reasoningTokens !== undefined) {
+    sum.reasoningTokens = (a.reasoningTokens ?? 0) + (b.reasoningTokens ?? 0)
+  }
+  return sum
+}
+
+const totalUsageOf = (attempts: ReadonlyArray<Attempt>, usage: Usage | null): Usage | null => {
+  let total: Usage | null = null
+  for (const attempt of attempts) {
+    if (attempt.usage !== undefined) total = total === null ? attempt.usage : addUsage(total, attempt.usage)
+  }
+  return total ?? usage
+}
+
+/** One request's measuring state: the attempt collector, the buffered verdict, and the end. */
+class Request {
+  readonly recorded: Array<Attempt> = []
+  verdict: BufferedVerdict | undefined
+  readonly startMs: number
+  readonly startedAt: number
+  readonly collector: Context.Tag.Service<Attempts>
+  readonly reports: Context.Tag.Service<BufferedReports> = { report: (verdict) => (this.verdict = verdict) }
+
+  constructor(
+    readonly site: Site,
+    readonly call: Summary["call"],
+    readonly clock: Clock.Clock,
+    outer: Option.Option<Context.Tag.Service<Attempts>>,
+    readonly info: Option.Option<Context.Tag.Service<AttemptInfo>>,
+    readonly labels: ReadonlyArray<MetricLabel.MetricLabel>,
+    readonly span: Option.Option<Tracer.Span>
+  ) {
+    this.startMs = nowMs(clock)
+    this.startedAt = clock.unsafeCurrentTimeMillis()
+    this.collector = {
+      record: (attempt) => {
+        this.recorded.push(attempt)
+        if (Option.isSome(outer)) outer.value.record(attempt)
+      }
+    }
+  }
+
+  /** Builds the summary, sets the span attributes and updates the metrics. */
+  finish(figures: {
+    readonly exit: Exit.Exit<unknown, LlmError>
+    readonly completed: boolean
+    readonly firstTokenMs: number | undefined
+    readonly lastTokenMs: number
+    readonly gaps: Gaps | undefined
+    readonly chars: number
+    readonly deltas: number
+    readonly events: number
+    readonly usage: Usage | null
+    readonly finishReason: FinishReason | null
+  }): Summary {
+    const endMs = nowMs(this.clock)
+    const { ending, error, interrupted } = endingOf(figures.exit, figures.completed)
+    const durationMs = endMs - this.startMs
+    const ttftMs = figures.firstTokenMs === undefined ? null : figures.firstTokenMs - this.startMs
+    let interTokenMs: Summary["interTokenMs"] = null
+    const sorted = figures.gaps === undefined || figures.gaps.length === 0 ? undefined : figures.gaps.sorted()
+    if (sorted !== undefined) {
+      interTokenMs = { p50: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), max: sorted[sorted.length - 1] }
+    }
+    const estimated = figures.usage === null
+    const outputTokens = figures.usage !== null ? figures.usage.outputTokens : this.call === "stream" ? figures.deltas : null
+    const generationMs = this.call === "complete" ? durationMs : ttftMs === null ? 0 : durationMs - ttftMs
+    const tokensPerSecond = outputTokens !== null && outputTokens > 0 && generationMs > 0 ? (outputTokens * 1000) / generationMs : null
+    const attempts: ReadonlyArray<Attempt> = this.recorded.length > 0 ? this.recorded : [{
+      provider: this.site.provider,
+      model: this.site.model,
+      kind: Option.isSome(this.info) ? this.info.value.kind : "initial",
+      startedAt: this.startedAt,
+      endedAt: this.clock.unsafeCurrentTimeMillis(),
+      events: figures.events,
+      error,
+      usage: figures.usage ?? undefined,
+      interrupted
+    }]
+    const buffered = this.call === "complete"
+      ? undefined
+      : this.verdict !== undefined
+      ? this.verdict.warning
+      : checkBuffered(defaultCriterion, {
+        startMs: this.startMs,
+        firstTokenMs: figures.firstTokenMs,
+        lastTokenMs: figures.lastTokenMs,
+        chars: figures.chars,
+        deltas: figures.deltas
+      })
+    const summary: Summary = {
+      provider: this.site.provider,
+      model: this.site.model,
+      call: this.call,
+      startedAt: this.startedAt,
+      ttftMs,
+      durationMs,
+      interTokenMs,
+      tokensPerSecond,
+      outputTokens,
+      outputTokensEstimated: estimated && outputTokens !== null,
+      usage: figures.usage,
+      totalUsage: totalUsageOf(attempts, figures.usage),
+      attempts,
+      finishReason: figures.finishReason,
+      ending,
+      ...(error === undefined ? {} : { error }),
+      ...(buffered === undefined ? {} : { buffered })
+    }
+    this.annotate(summary)
+    this.record(summary, sorted)
+    return summary
+  }
+
+  private annotate(summary: Summary): void {
+    if (Option.isNone(this.span)) return
+    const span = this.span.value
+    span.attribute("sluice.duration_ms", round(summary.durationMs))
+    span.attribute("sluice.ending", summary.ending)
+    span.attribute("sluice.attempts", summary.attempts.length)
+    if (summary.ttftMs !== null) span.attribute("sluice.ttft_ms", round(summary.ttftMs))
+    if (summary.interTokenMs !== null) {
+      span.attribute("sluice.inter_token_p50_ms", round(summary.interTokenMs.p50))
+      span.attribute("sluice.inter_token_p90_ms", round(summary.interTokenMs.p90))
+      span.attribute("sluice.inter_token_max_ms", round(summary.interTokenMs.max))
+    }
+    if (summary.tokensPerSecond !== null) span.attribute("sluice.tokens_per_second", round(summary.tokensPerSecond))
+    if (summary.outputTokens !== null) span.attribute("sluice.output_tokens", summary.outputTokens)
+    if (summary.usage !== null) span.attribute("sluice.input_tokens", summary.usage.inputTokens)
+    if (summary.totalUsage !== null) span.attribute("sluice.total_tokens", summary.totalUsage.totalTokens)
+    if (summary.finishReason !== null) span.attribute("sluice.finish_reason", summary.finishReason)
+    if (summary.error !== undefined) span.attribute("sluice.error", summary.error._tag)
+    if (summary.buffered !== undefined) span.attribute("sluice.buffered", true)
+  }
+
+  private record(summary: Summary, sorted: Float64Array | undefined): void {
+    const labels = this.labels
+    if (summary.ttftMs !== null) instruments.timeToFirstToken.unsafeUpdate(summary.ttftMs, labels)
+    if (sorted !== undefined) {
+      // One histogram update per gap, with the same labels array (its hook is cached by identity).
+      for (let i = 0; i < sorted.length; i++) instruments.interToken.unsafeUpdate(sorted[i], labels)
+    }
+    instruments.duration.unsafeUpdate(summary.durationMs, labels)
+    if (summary.tokensPerSecond !== null) instruments.tokensPerSecond.unsafeUpdate(summary.tokensPerSecond, labels)
+    if (summary.outputTokens !== null) instruments.outputTokens.unsafeUpdate(summary.outputTokens, labels)
+    const outcome = summary.error !== undefined ? summary.error._tag : summary.ending
+    instruments.requests.unsafeUpdate(1, [...labels, MetricLabel.make("outcome", outcome)])
+    if (summary.buffered !== undefined) instruments.bufferedStreams.unsafeUpdate(1, labels)
+    for (const attempt of summary.attempts) {
+      instruments.attempts.unsafeUpdate(1, [
+        ...this.labels.filter((l) => l.key !== "provider" && l.key !== "model"),
+        MetricLabel.make("provider", attempt.provider),
+        MetricLabel.make("model", attempt.model),
+        MetricLabel.make("kind", attempt.kind),
+        MetricLabel.make("outcome", attempt.error !== undefined ? attempt.error._tag : attempt.interrupted === true ? "interrupted" : "complete")
+      ])
+    }
+  }
+}
+
+const startRequest = (site: Site, call: Summary["call"]) =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const outer = yield* Effect.serviceOption(Attempts)
+    const info = yield* Effect.serviceOption(AttemptInfo)
+    const fiberLabels = yield* FiberRef.get(FiberRef.currentMetricLabels)
+    const span = yield* Effect.option(Effect.currentSpan)
+    const labels = [...fiberLabels, MetricLabel.make("provider", site.provider), MetricLabel.make("model", site.model)]
+    return new Request(site, call, clock, outer, info, labels, span)
+  })
+
+const spanOptions = (site: Site): Tracer.SpanOptions => ({
+  kind: "client",
+  attributes: { "sluice.provider": site.provider, "sluice.model": site.model }
+})
+
+const measureStream = <R>(
+  self: Stream.Stream<StreamEvent, LlmError, R>,
+  site: Site,
+  onSummary: MetricsOptions["onSummary"]
+): Stream.Stream<StreamEvent, LlmError, R> =>
+  Stream.unwrap(Effect.map(startRequest(site, "stream"), (request) => {
+    const clock = request.clock
+    let firstTokenMs: number | undefined
+    let lastTokenMs = request.startMs
+    let gaps: Gaps | undefined
+    let chars = 0
+    let deltas = 0
+    let events = 0
+    let usage: Usage | null = null
+    let finishReason: FinishReason | null = null
+    let completed = false
+    const observed = self.pipe(
+      Stream.provideService(Attempts, request.collector),
+      Stream.provideService(BufferedReports, request.reports),
+      Stream.mapChunks((chunk) => {
+        let now: number | undefined
+        events += chunk.length
+        for (const event of chunk) {
+          if (isToken(event)) {
+            if (now === undefined) now = nowMs(clock)
+            if (firstTokenMs === undefined) {
+              firstTokenMs = now
+            } else {
+              if (gaps === undefined) gaps = new Gaps()
+              gaps.push(now - lastTokenMs)
+            }
+            lastTokenMs = now
+            chars += charsOf(event)
+            deltas++
+          } else if (event._tag === "Usage") {
+            usage = usageFromEvent(event)
+          } else if (event._tag === "Finish") {
+            finishReason = event.reason
+          }
+        }
+        return chunk
+      })
+    )
+    return Stream.concat(observed, Stream.execute(Effect.sync(() => (completed = true)))).pipe(
+      Stream.ensuringWith((exit) => {
+        const summary = request.finish({ exit, completed, firstTokenMs, lastTokenMs, gaps, chars, deltas, events, usage, finishReason })
+        return onSummary === undefined ? Effect.void : onSummary(summary)
+      })
+    )
+  })).pipe(Stream.withSpan("sluice.stream", spanOptions(site)))
+
+const measureComplete = (
+  self: Effect.Effect<Completion, LlmError>,
+  site: Site,
+  onSummary: MetricsOptions["onSummary"]
+): Effect.Effect<Completion, LlmError> =>
+  Effect.flatMap(startRequest(site, "complete"), (request) =>
+    self.pipe(
+      Effect.provideService(Attempts, request.collector),
+      Effect.onExit((exit) => {
+        const completion = Exit.isSuccess(exit) ? exit.value : undefined
+        const summary = request.finish({
+          exit,
+          completed: true,
+          firstTokenMs: undefined,
+          lastTokenMs: request.startMs,
+          gaps: undefined,
+          chars: 0,
+          deltas: 0,
+          events: 0,
+          usage: completion?.usage ?? null,
+          finishReason: completion?.finishReason ?? null
+        })
+        return onSummary === undefined ? Effect.void : onSummary(summary)
+      })
+    )).pipe(Effect.withSpan("sluice.complete", spanOptions(site)))
+
+/**
+ * Measures every request: time to first token (to the first text, reasoning or tool-call delta), the gaps
+ * between token deltas, tokens per second, duration and attempts (collected from the request-level policies
+ * inside, and passed on to any collector outside). Updates the Effect metrics in `instruments`, runs the
+ * request in a span `sluice.stream` / `sluice.complete` with `sluice.provider`, `sluice.model` and the
+ * figures as attributes, and hands `onSummary` the `Summary` once at the end.
+ * @since 0.1.0
+ * @category policies
+ */
+export const metrics = (options: MetricsOptions = {}): StreamPolicy => {
+  const siteOf = (site: Site): Site =>
+    options.provider === undefined && options.model === undefined ? site : {
+      provider: options.provider ?? site.provider,
+      model: options.model ?? site.model
+    }
+  return streamPolicy(
+    (self, site) => measureStream(self, siteOf(site), options.onSummary),
+    (self, site) => measureComplete(self, siteOf(site), options.onSummary)
+  )
+}
+
+/**
+ * A measured stream and its summary: `summary` waits for the stream's end (run the stream first, or alongside).
+ * @since 0.1.0
+ * @category models
+ */
+export interface Measured<R> {
+  readonly stream: Stream.Stream<StreamEvent, LlmError, R>
+  readonly summary: Effect.Effect<Summary>
+}
+
+/**
+ * Wraps a stream in `metrics` and gives a handle to its summary, e.g.
+ * `const { stream, summary } = yield* Policy.withSummary(model.stream(request), { provider: model.provider, model: request.model })`.
+ * @since 0.1.0
+ * @category policies
+ */
+export const withSummary: {
+  (options?: MetricsOptions): <R>(self: Stream.Stream<StreamEvent, LlmError, R>) => Effect.Effect<Measured<R>>
+  <R>(self: Stream.Stream<StreamEvent, LlmError, R>, options?: MetricsOptions): Effect.Effect<Measured<R>>
+} = dual(
+  (args) => hasProperty(args[0], Stream.StreamTypeId),
+  <R>(self: Stream.Stream<StreamEvent, LlmError, R>, options: MetricsOptions = {}): Effect.Effect<Measured<R>> =>
+    Effect.map(Deferred.make<Summary>(), (deferred) => ({
+      stream: metrics({
+        ...options,
+        onSummary: (summary) =>
+          Effect.zipRight(options.onSummary === undefined ? Effect.void : options.onSummary(summary), Deferred.succeed(deferred, summary))
+      })(self),
+      summary: Deferred.await(deferred)
+    }))
+)

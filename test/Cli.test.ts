@@ -1,0 +1,299 @@
+/**
+ * The `sluice` prompt command, as its users see it: the built bundle run as a child process against
+ * an emulator on loopback. Text on stdout, the `--json` lines of DESIGN §7, every exit code from its
+ * fault, stdin, keys, `--no-stream`, retries healing by continuation, failover, and Ctrl-C.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Fault, Scenario } from "@sluice/emulator"
+import { Effect } from "effect"
+import { emulator, jsonLines, KEY, openAiKey, sluice } from "./support/cli.js"
+
+const text = "Rivers carry water from mountains to the sea, shaping valleys and deltas along the way."
+const words = text.match(/\S+\s*/g) ?? []
+
+const summaryKeys = ["type", "ok", "text", "toolCalls", "usage", "finishReason", "ttftMs", "durationMs", "attempts"]
+const usageKeys = ["inputTokens", "outputTokens", "totalTokens"]
+
+/** Runs `sluice --base-url <emulator> …args` against an emulator answering `scenario`. */
+const against = (scenario: Scenario.Scenario | string, args: ReadonlyArray<string>, env: Record<string, string> = openAiKey, stdin?: string) =>
+  Effect.gen(function*() {
+    const server = yield* emulator(scenario)
+    const result = yield* sluice(["--base-url", server.openAiBaseUrl, ...args], { env, ...(stdin === undefined ? {} : { stdin }) })
+    return { ...result, server, requests: yield* server.requests }
+  })
+
+describe.concurrent("sluice [prompt]", () => {
+  it.scopedLive("streams the answer to stdout, flushed per delta, and exits 0", () =>
+    Effect.gen(function*() {
+      const { chunks, code, stderr, stdout } = yield* against({ text, gapMs: 120 }, ["Tell me about rivers"])
+      assert.strictEqual(code, 0, stderr)
+      assert.strictEqual(stdout, text)
+      assert.strictEqual(stderr, "")
+      // Deltas 120 ms apart reach the pipe one by one, not in one write at the end.
+      assert.isAtLeast(chunks.length, words.length - 2)
+      assert.isAtLeast(chunks[chunks.length - 1].at - chunks[0].at, 120 * (words.length - 4))
+    }))
+
+  it.scopedLive("--json: the lines of DESIGN §7, ending with the summary", () =>
+    Effect.gen(function*() {
+      const { code, requests, stdout } = yield* against({ text }, ["--json", "Tell me about rivers"])
+      assert.strictEqual(code, 0)
+      const lines = jsonLines(stdout)
+      const texts = lines.filter((l) => l.type === "text")
+      assert.deepStrictEqual(texts.map((l) => Object.keys(l)), texts.map(() => ["type", "text"]))
+      assert.strictEqual(texts.map((l) => l.text).join(""), text)
+      const usage = lines.find((l) => l.type === "usage")
+      assert.deepStrictEqual(Object.keys(usage ?? {}), ["type", ...usageKeys])
+      assert.deepStrictEqual(lines.find((l) => l.type === "finish"), { type: "finish", reason: "stop" })
+      const summary = lines[lines.length - 1]
+      assert.deepStrictEqual(Object.keys(summary), summaryKeys)
+      assert.strictEqual(summary.ok, true)
+      assert.strictEqual(summary.text, text)
+      assert.deepStrictEqual(summary.toolCalls, [])
+      assert.deepStrictEqual(summary.usage, { inputTokens: usage?.inputTokens, outputTokens: usage?.outputTokens, totalTokens: usage?.totalTokens })
+      assert.strictEqual(summary.finishReason, "stop")
+      assert.isNumber(summary.ttftMs)
+      assert.isAtLeast(summary.durationMs as number, summary.ttftMs as number)
+      const attempts = summary.attempts as Array<Record<string, unknown>>
+      assert.deepStrictEqual(attempts.map((a) => [a.provider, a.model, a.kind]), [["openai", "gpt-4o-mini", "initial"]])
+      assert.strictEqual(lines.filter((l) => l.type === "summary").length, 1)
+      // The request the CLI sent: the prompt as the user message, streamed, usage asked for.
+      const body = requests[0].body as { messages: Array<{ role: string; content: string }>; stream: boolean }
+      assert.deepStrictEqual(body.messages, [{ role: "user", content: "Tell me about rivers" }])
+      assert.isTrue(body.stream)
+    }))
+
+  it.scopedLive("--json: tool-call and reasoning lines", () =>
+    Effect.gen(function*() {
+      const tools = yield* against("tools", ["--json", "weather?"])
+      assert.strictEqual(tools.code, 0)
+      const lines = jsonLines(tools.stdout)
+      const deltas = lines.filter((l) => l.type === "tool-call-delta")
+      assert.isAbove(deltas.length, 2)
+      for (const delta of deltas) assert.deepStrictEqual(Object.keys(delta), ["type", "index", "id", "name", "argumentsDelta"])
+      const summary = lines[lines.length - 1]
+      assert.deepStrictEqual(summary.toolCalls, [
+        { id: "call_sluice_0", name: "get_weather", arguments: "{\"city\":\"Paris\",\"unit\":\"celsius\"}" },
+        { id: "call_sluice_1", name: "get_time", arguments: "{\"timezone\":\"Europe/Paris\"}" }
+      ])
+      assert.strictEqual(summary.finishReason, "tool-calls")
+
+      const reasoning = yield* against("reasoning", ["--json", "hi"])
+      const rlines = jsonLines(reasoning.stdout)
+      assert.strictEqual(
+        rlines.filter((l) => l.type === "reasoning").map((l) => l.text).join(""),
+        Scenario.named.reasoning.reasoning
+      )
+      assert.strictEqual(rlines[rlines.length - 1].text, Scenario.named.reasoning.text)
+    }))
+
+  it.scopedLive("a silent truncation: partial answer on stdout, one line on stderr, exit 6", () =>
+    Effect.gen(function*() {
+      const { code, stderr, stdout } = yield* against({ text, faults: [Fault.truncate(4)] }, ["--retries", "0", "hi"])
+      assert.strictEqual(code, 6)
+      assert.strictEqual(stdout, words.slice(0, 4).join(""))
+      assert.strictEqual(
+        stderr,
+        `IncompleteStream: the stream from openai/gpt-4o-mini ended without a finish reason after ${stdout.length} characters; the partial answer is above\n`
+      )
+    }))
+
+  it.scopedLive("--json on failure: the summary holds ok false, the partial text and the error", () =>
+    Effect.gen(function*() {
+      const { code, stdout } = yield* against({ text, faults: [Fault.truncate(3)] }, ["--retries", "0", "--json", "hi"])
+      assert.strictEqual(code, 6)
+      const lines = jsonLines(stdout)
+      const summary = lines[lines.length - 1]
+      assert.deepStrictEqual(Object.keys(summary), [...summaryKeys, "error"])
+      assert.strictEqual(summary.ok, false)
+      assert.strictEqual(summary.text, words.slice(0, 3).join(""))
+      assert.strictEqual(summary.finishReason, null)
+      const error = summary.error as Record<string, unknown>
+      assert.deepStrictEqual(Object.keys(error), ["_tag", "message"])
+      assert.strictEqual(error._tag, "IncompleteStream")
+      assert.match(error.message as string, /ended without a finish reason after \d+ characters/)
+    }))
+
+  const exitCodes: ReadonlyArray<readonly [number, string, Scenario.Scenario, ReadonlyArray<string>]> = [
+    [3, "AuthenticationFailed", { faults: [Fault.status({ status: 401 })] }, []],
+    [4, "RateLimited", { faults: [Fault.status({ status: 429, retryAfter: 1 })] }, []],
+    [5, "Timeout", { text, faults: [Fault.stall(2)] }, ["--idle-timeout", "300ms"]],
+    [5, "Timeout", { text, firstTokenDelayMs: 10_000 }, ["--first-token-timeout", "300ms"]],
+    [6, "IncompleteStream", { text, faults: [Fault.dropFinish()] }, []],
+    [7, "ServerError", { faults: [Fault.status({ status: 500 })] }, []],
+    [7, "ProviderStreamError", { text, faults: [Fault.errorEvent(2, { errorType: "invalid_request_error", message: "bad" })] }, []],
+    [7, "TransportError", { text, faults: [Fault.reset(2)] }, []],
+    [8, "DecodeError", { text, faults: [Fault.malformedJson(2)] }, []]
+  ]
+  for (const [exitCode, tag, scenario, args] of exitCodes) {
+    it.scopedLive(`exit ${exitCode} for ${tag}${args.length > 0 ? ` (${args.join(" ")})` : ""}`, () =>
+      Effect.gen(function*() {
+        const { code, stderr, stdout } = yield* against(scenario, ["--retries", "0", "--json", ...args, "hi"])
+        assert.strictEqual(code, exitCode, stderr)
+        const summary = jsonLines(stdout).pop()
+        assert.strictEqual((summary?.error as { _tag: string })._tag, tag)
+        assert.strictEqual(stderr.split("\n").filter((l) => l !== "").length, 1, stderr)
+        assert.isTrue(stderr.startsWith(`${tag}: `), stderr)
+      }))
+  }
+
+  it.scopedLive("the prompt from stdin: absent or -", () =>
+    Effect.gen(function*() {
+      const server = yield* emulator({ text })
+      const piped = yield* sluice(["--base-url", server.openAiBaseUrl], { env: openAiKey, stdin: "What do rivers do?\n" })
+      assert.strictEqual(piped.code, 0, piped.stderr)
+      assert.strictEqual(piped.stdout, text)
+      const dash = yield* sluice(["--base-url", server.openAiBaseUrl, "-", "--system", "Be brief."], { env: openAiKey, stdin: "And lakes?" })
+      assert.strictEqual(dash.code, 0, dash.stderr)
+      const bodies = (yield* server.requests).map((r) => (r.body as { messages: unknown }).messages)
+      assert.deepStrictEqual(bodies, [
+        [{ role: "user", content: "What do rivers do?" }],
+        [{ role: "system", content: "Be brief." }, { role: "user", content: "And lakes?" }]
+      ])
+      const empty = yield* sluice(["--base-url", server.openAiBaseUrl], { env: openAiKey, stdin: "" })
+      assert.strictEqual(empty.code, 2)
+    }))
+
+  it.scopedLive("a missing key: one line naming the variable, exit 2, no request", () =>
+    Effect.gen(function*() {
+      const server = yield* emulator({ text })
+      const openai = yield* sluice(["--base-url", server.openAiBaseUrl, "hi"])
+      assert.strictEqual(openai.code, 2)
+      assert.strictEqual(openai.stdout, "")
+      assert.match(openai.stderr, /^sluice: OPENAI_API_KEY is not set[^\n]*\n$/)
+      const anthropic = yield* sluice(["-p", "anthropic", "--base-url", server.anthropicBaseUrl, "hi"], { env: { ANTHROPIC_API_KEY: "" } })
+      assert.strictEqual(anthropic.code, 2)
+      assert.match(anthropic.stderr, /ANTHROPIC_API_KEY/)
+      const gemini = yield* sluice(["-p", "gemini", "hi"], { env: openAiKey })
+      assert.match(gemini.stderr, /GEMINI_API_KEY/)
+      assert.strictEqual(gemini.code, 2)
+      assert.deepStrictEqual(yield* server.requests, [])
+    }))
+
+  it.scopedLive("the key never appears in any output, even when the server echoes it", () =>
+    Effect.gen(function*() {
+      for (const args of [["hi"], ["--json", "hi"], ["--json", "--no-stream", "--stats", "hi"]]) {
+        const { code, stderr, stdout } = yield* against({ faults: [Fault.echoKey()] }, ["--retries", "0", ...args])
+        assert.strictEqual(code, 3)
+        assert.notInclude(stdout + stderr, KEY)
+        assert.include(stdout + stderr, "AuthenticationFailed")
+      }
+    }))
+
+  it.scopedLive("a local provider needs no key; anthropic and gemini by name", () =>
+    Effect.gen(function*() {
+      const server = yield* emulator({ text })
+      const ollama = yield* sluice(["-p", "ollama", "-m", "llama3.2", "--base-url", server.openAiBaseUrl, "hi"])
+      assert.strictEqual(ollama.code, 0, ollama.stderr)
+      assert.strictEqual(ollama.stdout, text)
+      const anthropic = yield* sluice(["-p", "anthropic", "--base-url", server.anthropicBaseUrl, "hi"], { env: { ANTHROPIC_API_KEY: KEY } })
+      assert.strictEqual(anthropic.code, 0, anthropic.stderr)
+      assert.strictEqual(anthropic.stdout, text)
+      const gemini = yield* sluice(["-p", "gemini", "--base-url", server.geminiBaseUrl, "--json", "hi"], { env: { GEMINI_API_KEY: KEY } })
+      assert.strictEqual(gemini.code, 0, gemini.stderr)
+      assert.strictEqual(jsonLines(gemini.stdout).pop()?.text, text)
+      const paths = (yield* server.requests).map((r) => [r.path.replace(/\?.*$/, ""), (r.body as { model?: string }).model ?? null])
+      assert.deepStrictEqual(paths, [
+        ["/v1/chat/completions", "llama3.2"],
+        ["/v1/messages", "claude-sonnet-4-5"],
+        ["/v1beta/models/gemini-2.5-flash:streamGenerateContent", null]
+      ])
+    }))
+
+  it.scopedLive("--no-stream makes the non-streaming call", () =>
+    Effect.gen(function*() {
+      const { code, requests, stderr, stdout } = yield* against({ text }, ["--no-stream", "--stats", "hi"])
+      assert.strictEqual(code, 0, stderr)
+      assert.strictEqual(stdout, text)
+      assert.isFalse(requests[0].stream)
+      assert.match(stderr, /first token \d+ ms · total [^·]+ · .*usage \d+ in \/ \d+ out.*finish stop/)
+    }))
+
+  it.scopedLive("retries heal a mid-stream cut by continuation: the text is never repeated", () =>
+    Effect.gen(function*() {
+      const { code, requests, stderr, stdout } = yield* against({ text, faults: [Fault.truncate(5, { times: 1 })] }, ["--json", "hi"])
+      assert.strictEqual(code, 0, stderr)
+      const lines = jsonLines(stdout)
+      assert.strictEqual(lines.filter((l) => l.type === "text").map((l) => l.text).join(""), text)
+      const summary = lines[lines.length - 1]
+      assert.strictEqual(summary.text, text)
+      const attempts = summary.attempts as Array<{ kind: string; error?: { _tag: string }; spliceAt?: number }>
+      assert.deepStrictEqual(attempts.map((a) => [a.kind, a.error?._tag, a.spliceAt]), [
+        ["initial", "IncompleteStream", undefined],
+        ["continuation", undefined, words.slice(0, 5).join("").length]
+      ])
+      assert.strictEqual(requests[1].continuation?.mode, "instruction")
+    }))
+
+  it.scopedLive("a 429 is absorbed by retry; --fallback moves to the next model (same provider, same base URL)", () =>
+    Effect.gen(function*() {
+      const limited = yield* against({ text, faults: [Fault.status({ status: 429, retryAfterMs: 100, times: 1 })] }, ["--json", "hi"])
+      assert.strictEqual(limited.code, 0, limited.stderr)
+      const attempts = (jsonLines(limited.stdout).pop()?.attempts ?? []) as Array<{ kind: string }>
+      assert.deepStrictEqual(attempts.map((a) => a.kind), ["initial", "retry"])
+
+      const down = yield* against(
+        { text, faults: [Fault.status({ status: 503, times: 2 })] },
+        ["--json", "--retries", "1", "--fallback", "openai:gpt-4o-backup", "hi"]
+      )
+      assert.strictEqual(down.code, 0, down.stderr)
+      const summary = jsonLines(down.stdout).pop() ?? {}
+      assert.strictEqual(summary.text, text)
+      const tries = summary.attempts as Array<{ kind: string; model: string; error?: { _tag: string } }>
+      assert.deepStrictEqual(tries.map((a) => [a.kind, a.model, a.error?._tag]), [
+        ["initial", "gpt-4o-mini", "ServerError"],
+        ["retry", "gpt-4o-mini", "ServerError"],
+        ["failover", "gpt-4o-backup", undefined]
+      ])
+      assert.deepStrictEqual(down.requests.map((r) => (r.body as { model: string }).model), ["gpt-4o-mini", "gpt-4o-mini", "gpt-4o-backup"])
+    }))
+
+  it.scopedLive("Ctrl-C aborts the request (the emulator sees the close) and exits 130", () =>
+    Effect.gen(function*() {
+      const server = yield* emulator({ extends: "long", gapMs: 40 })
+      let sent = false
+      const result = yield* sluice(["--base-url", server.openAiBaseUrl, "--json", "hi"], {
+        env: openAiKey,
+        onSpawn: (child, output) => {
+          const poll = setInterval(() => {
+            if (!sent && output.chunks.length >= 3) {
+              sent = true
+              clearInterval(poll)
+              child.kill("SIGINT")
+            }
+          }, 10)
+          child.on("close", () => clearInterval(poll))
+        }
+      })
+      assert.isTrue(sent)
+      assert.strictEqual(result.code, 130, result.stderr)
+      const summary = jsonLines(result.stdout).pop() ?? {}
+      assert.strictEqual(summary.type, "summary")
+      assert.strictEqual(summary.ok, false)
+      assert.strictEqual((summary.error as { _tag: string })._tag, "Interrupted")
+      const [record] = yield* server.awaitIdle
+      assert.strictEqual(record.ending, "client-closed")
+    }))
+
+  it.scopedLive("usage errors exit 2: unknown option, bad duration, unknown provider, bad fallback", () =>
+    Effect.gen(function*() {
+      const runs = yield* Effect.all(
+        [
+          ["--bogus", "hi"],
+          ["--timeout", "soon", "hi"],
+          ["-p", "nowhere", "hi"],
+          ["--fallback", "claude", "hi"],
+          ["--retries"]
+        ].map((args) => sluice(args, { env: openAiKey })),
+        { concurrency: "unbounded" }
+      )
+      for (const run of runs) {
+        assert.strictEqual(run.code, 2, run.stderr)
+        assert.strictEqual(run.stdout, "")
+      }
+      const help = yield* sluice(["--help"])
+      assert.strictEqual(help.code, 0)
+      assert.include(help.stdout, "--fallback")
+      assert.notInclude(help.stdout, "\x1b[")
+    }))
+})

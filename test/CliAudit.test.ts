@@ -1,0 +1,82 @@
+/**
+ * `sluice audit` against the emulator: a genuinely streamed answer passes; a buffered replay, a usage
+ * mismatch between streamed and non-streamed answers, and missing usage each fail with a non-zero exit.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Fault, type Scenario } from "@sluice/emulator"
+import { Effect } from "effect"
+import { emulator, jsonLines, openAiKey, sluice } from "./support/cli.js"
+
+// About 60 words and 400 characters: long enough for a verdict, quick at a few ms per word.
+const text = Array.from({ length: 6 }, (_, i) =>
+  `Sentence ${i + 1} of the audit answer travels as several small deltas over one response.`).join(" ")
+
+const audit = (scenario: Scenario.Scenario, args: ReadonlyArray<string> = []) =>
+  Effect.gen(function*() {
+    const server = yield* emulator(scenario)
+    const result = yield* sluice(["audit", "--base-url", server.openAiBaseUrl, "--runs", "2", ...args], { env: openAiKey })
+    return { ...result, requests: yield* server.requests }
+  })
+
+const required = ["ok", "ttftMs", "totalMs", "buffered", "usageStreamed", "usageNonStreamed", "usageMatches", "finishReason"]
+
+describe.concurrent("sluice audit", () => {
+  it.scopedLive("a streamed answer passes every check (exit 0); N streamed runs and one non-streamed", () =>
+    Effect.gen(function*() {
+      const { code, requests, stderr, stdout } = yield* audit({ text, firstTokenDelayMs: 20, gapMs: 6 }, ["--json"])
+      assert.strictEqual(code, 0, stdout + stderr)
+      const [report] = jsonLines(stdout)
+      for (const key of required) assert.property(report, key)
+      assert.strictEqual(report.ok, true)
+      assert.strictEqual(report.buffered, false)
+      assert.strictEqual(report.verdict, "streamed")
+      assert.strictEqual(report.usageMatches, true)
+      assert.deepStrictEqual(report.usageStreamed, report.usageNonStreamed)
+      assert.strictEqual(report.finishReason, "stop")
+      assert.isBelow(report.ttftMs as number, (report.totalMs as number) / 2)
+      assert.deepStrictEqual(requests.map((r) => r.stream), [true, true, false])
+    }))
+
+  it.scopedLive("a buffered replay is caught: buffered true, exit non-zero, and said in words", () =>
+    Effect.gen(function*() {
+      const json = yield* audit({ text, firstTokenDelayMs: 20, gapMs: 6, faults: [Fault.bufferedReplay()] }, ["--json"])
+      assert.notStrictEqual(json.code, 0)
+      const [report] = jsonLines(json.stdout)
+      assert.strictEqual(report.ok, false)
+      assert.strictEqual(report.buffered, true)
+      assert.strictEqual(report.verdict, "buffered")
+      assert.isAbove(report.ratio as number, 0.7)
+      assert.strictEqual(report.usageMatches, true)
+
+      const human = yield* audit({ text, firstTokenDelayMs: 20, gapMs: 6, faults: [Fault.bufferedReplay()] })
+      assert.strictEqual(human.code, json.code)
+      assert.match(human.stdout, /✗ streaming\s+buffered replay: the first token came after \d+ ms/)
+      assert.match(human.stdout, /audit failed: 1 of 6 checks failed/)
+    }))
+
+  it.scopedLive("inflated streamed usage is a mismatch, by how much (exit 8)", () =>
+    Effect.gen(function*() {
+      const { code, stdout } = yield* audit({ text, gapMs: 2, faults: [Fault.inflateUsage(2)] }, ["--json"])
+      assert.strictEqual(code, 8)
+      const [report] = jsonLines(stdout)
+      assert.strictEqual(report.usageMatches, false)
+      const streamed = report.usageStreamed as { inputTokens: number; outputTokens: number }
+      const plain = report.usageNonStreamed as { inputTokens: number; outputTokens: number }
+      assert.strictEqual(streamed.inputTokens, plain.inputTokens * 2)
+      assert.strictEqual(streamed.outputTokens, plain.outputTokens * 2)
+      const difference = report.usageDifference as { inputRatio: number; outputRatio: number }
+      assert.strictEqual(difference.inputRatio, 2)
+      assert.strictEqual(difference.outputRatio, 2)
+    }))
+
+  it.scopedLive("usage that never arrives fails the audit (exit 8)", () =>
+    Effect.gen(function*() {
+      const { code, stdout } = yield* audit({ text, gapMs: 2, faults: [Fault.omitUsage()] }, ["--json"])
+      assert.strictEqual(code, 8)
+      const [report] = jsonLines(stdout)
+      assert.strictEqual(report.usageStreamed, null)
+      assert.strictEqual(report.usageMatches, false)
+      const checks = report.checks as Array<{ name: string; ok: boolean }>
+      assert.isFalse(checks.find((c) => c.name === "usage reported")?.ok)
+    }))
+})
