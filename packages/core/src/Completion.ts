@@ -80,28 +80,69 @@ interface PendingToolCall {
 }
 
 /**
+ * Appended deltas are joined into one flat string every this many pieces. A string built by `+=` is a
+ * rope with a node per delta (about 32 bytes each, besides the text): 1,000,000 deltas would hold
+ * ~32 MB of nodes and slow every major GC; joined in runs it stays close to the text's own size.
+ */
+const joinEvery = 256
+
+/**
+ * Text built from many small pieces: kept as a flat prefix plus the pieces since the last join, so a
+ * long answer costs about its own size in memory. Each character is copied once into a run.
+ */
+class Pieces {
+  private joined = ""
+  private pending: Array<string> = []
+
+  push(piece: string): void {
+    this.pending.push(piece)
+    if (this.pending.length === joinEvery) this.compact()
+  }
+
+  get value(): string {
+    if (this.pending.length > 0) this.compact()
+    return this.joined
+  }
+
+  private compact(): void {
+    this.joined += this.pending.length === 1 ? this.pending[0] : this.pending.join("")
+    this.pending = []
+  }
+}
+
+/**
  * A mutable fold of events into a completion, for hot paths that keep the partial answer as they go.
  * @since 0.1.0
  * @category accumulators
  */
 export class Accumulator {
-  text = ""
-  reasoning = ""
   usage: Usage | null = null
   finishReason: StreamEvent.FinishReason | null = null
   /** How many events were added: zero means nothing reached the caller yet. */
   events = 0
+  private readonly textPieces = new Pieces()
+  private readonly reasoningPieces = new Pieces()
   private readonly calls: Array<PendingToolCall> = []
+
+  /** The answer's text so far. */
+  get text(): string {
+    return this.textPieces.value
+  }
+
+  /** The reasoning text so far. */
+  get reasoning(): string {
+    return this.reasoningPieces.value
+  }
 
   /** Folds one event in. */
   add(event: StreamEvent.StreamEvent): void {
     this.events++
     switch (event._tag) {
       case "TextDelta":
-        this.text += event.text
+        if (event.text.length > 0) this.textPieces.push(event.text)
         break
       case "ReasoningDelta":
-        this.reasoning += event.text
+        if (event.text.length > 0) this.reasoningPieces.push(event.text)
         break
       case "ToolCallDelta":
         this.addToolCall(event)

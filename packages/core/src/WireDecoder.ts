@@ -71,6 +71,9 @@ export interface Options<E> {
 export const decodeBody = <E, R>(body: Stream.Stream<Uint8Array, E, R>, options: Options<E>): Stream.Stream<StreamEvent, LlmError.LlmError, R> =>
   Stream.suspend(() => Stream.pipeThroughChannel(body, new Stage(options).channel()))
 
+/** Reads above this size are decoded and handed on in slices of it (see `Stage.feed`). */
+const sliceBytes = 64 * 1024
+
 type Out<E> = Channel.Channel<Chunk.Chunk<StreamEvent>, Chunk.Chunk<Uint8Array>, LlmError.LlmError, E, unknown, unknown>
 
 class Stage<E> {
@@ -126,17 +129,36 @@ class Stage<E> {
     )
   }
 
+  /**
+   * Decodes `input` from read `index`, byte `offset`. A read larger than `sliceBytes` (an HTTP client
+   * that hands over everything buffered at once) is decoded a slice at a time, each slice's events
+   * handed on before the next is decoded: the first token is not held back behind a large read, and a
+   * stream holds one slice's events and text at a time, not a whole backlog's.
+   */
+  private feed(input: Chunk.Chunk<Uint8Array>, index: number, offset: number, loop: Out<E>): Out<E> {
+    for (; index < input.length; index++, offset = 0) {
+      const bytes = Chunk.unsafeGet(input, index)
+      while (true) {
+        const end = bytes.length - offset > sliceBytes ? offset + sliceBytes : bytes.length
+        const tooLarge = this.sse.write(offset === 0 && end === bytes.length ? bytes : bytes.subarray(offset, end), this.emit)
+        if (this.failure !== undefined) return this.flush(Channel.fail(this.failure))
+        if (tooLarge !== undefined) return this.flush(Channel.fail(this.tooLarge(tooLarge)))
+        if (this.ended) return this.finish(0)
+        if (end === bytes.length) break
+        offset = end
+        if (this.out.length > 0) {
+          const at = index
+          const from = offset
+          return this.flush(Channel.suspend(() => this.feed(input, at, from, loop)))
+        }
+      }
+    }
+    return this.flush(loop)
+  }
+
   channel(): Out<E> {
     const loop: Out<E> = Channel.readWithCause({
-      onInput: (input: Chunk.Chunk<Uint8Array>) => {
-        for (const bytes of input) {
-          const tooLarge = this.sse.write(bytes, this.emit)
-          if (this.failure !== undefined) return this.flush(Channel.fail(this.failure))
-          if (tooLarge !== undefined) return this.flush(Channel.fail(this.tooLarge(tooLarge)))
-          if (this.ended) return this.finish(0)
-        }
-        return this.flush(loop)
-      },
+      onInput: (input: Chunk.Chunk<Uint8Array>) => this.feed(input, 0, 0, loop),
       onFailure: (cause) => {
         // Failures of the body itself (reset, cut off) carry the partial like any other.
         return this.flush(Channel.failCause(Cause.map(cause, (e) => this.withPartial(this.options.mapBodyError(e)))))
