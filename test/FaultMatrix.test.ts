@@ -508,6 +508,9 @@ const eventEnds = (body: Uint8Array, separator: string): Array<number> => {
 /** Cuts strictly inside the event [start, end): one byte in, mid-line near its end, and inside each multi-byte character. */
 const insideCuts = (body: Uint8Array, start: number, end: number): Array<number> => {
   const cuts = new Set<number>([start + 1, end - 2])
+  // right after an event's first line when it is not the last (Anthropic's `event:` line)
+  const firstLineEnd = body.indexOf(10, start)
+  if (firstLineEnd > start && firstLineEnd < end - 2) cuts.add(firstLineEnd + 1)
   for (let i = start; i < end - 2; i++) {
     if (body[i] >= 0xc0) cuts.add(i + 1) // right after a lead byte
     if (body[i] >= 0xf0) cuts.add(i + 3) // and before the last byte of a 4-byte character

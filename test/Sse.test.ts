@@ -104,6 +104,9 @@ describe("Sse.decode", () => {
       // An event cut after its data line but before the blank line is also mid-event.
       const cut = yield* Effect.either(decodeReads([utf8("data: a\n")], { endedMidEvent: "fail" }))
       assert.isTrue(Either.isLeft(cut))
+      // So is one cut after a field line that is not data (Anthropic's `event:` comes first).
+      const named = yield* Effect.either(decodeReads([utf8("data: a\n\nevent: message_delta\n")], { endedMidEvent: "fail" }))
+      assert.isTrue(Either.isLeft(named))
       // A clean end is not.
       const clean = yield* Effect.either(decodeReads([utf8("data: a\n\n: bye\n")], { endedMidEvent: "fail" }))
       assert.isTrue(Either.isRight(clean))

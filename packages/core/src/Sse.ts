@@ -103,6 +103,8 @@ export class Decoder {
   private eventType = ""
   private lastId: string | undefined = undefined
   private retry: number | undefined = undefined
+  /** Characters of field lines since the last blank line: a block the body may end inside. */
+  private blockChars = 0
   private failed: EventTooLarge | undefined = undefined
 
   constructor(readonly maxEventSize: number = defaultMaxEventSize) {}
@@ -122,11 +124,12 @@ export class Decoder {
       const failed = this.scan(rest, emit)
       if (failed !== undefined) return failed
     }
-    const dropped = this.fragmentsLength + (this.hasData ? this.data.length + 1 : 0)
+    const dropped = this.fragmentsLength + this.blockChars
     this.fragments = []
     this.fragmentsLength = 0
     this.data = ""
     this.hasData = false
+    this.blockChars = 0
     return dropped
   }
 
@@ -178,8 +181,10 @@ export class Decoder {
         }
         this.eventType = ""
         this.retry = undefined
-      } else if (this.field(line)) {
-        return this.fail(this.data.length)
+        this.blockChars = 0
+      } else if (line.charCodeAt(0) !== COLON) {
+        this.blockChars += line.length + 1
+        if (this.field(line)) return this.fail(this.data.length)
       }
     }
     if (pos < len) {
@@ -193,10 +198,9 @@ export class Decoder {
     return undefined
   }
 
-  /** Applies one non-empty line; true when the event's data passed the limit. */
+  /** Applies one non-empty, non-comment line; true when the event's data passed the limit. */
   private field(line: string): boolean {
     const first = line.charCodeAt(0)
-    if (first === COLON) return false
     // Fast path for the line that matters: "data:".
     if (
       first === 100 && line.charCodeAt(1) === 97 && line.charCodeAt(2) === 116 && line.charCodeAt(3) === 97 &&
