@@ -16,6 +16,9 @@ import type { Tracker } from "./connection.js"
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
+/** How many request records the log keeps. */
+const maxRecords = 10_000
+
 /** @internal A request in the log. */
 export interface Entry {
   readonly id: string
@@ -27,6 +30,8 @@ export interface Entry {
 /** @internal */
 export class RequestLog {
   private records: Array<RequestRecord> = []
+  /** Where each record sits in `records`, so a per-write patch is O(1), not a scan of the log. */
+  private readonly index = new Map<string, number>()
   private readonly live = new Map<string, { stalled: boolean; end: (ending: Ending) => void }>()
   private readonly listeners = new Set<() => void>()
   private count = 0
@@ -45,7 +50,19 @@ export class RequestLog {
 
   clear(): void {
     this.records = []
+    this.index.clear()
     this.notify()
+  }
+
+  /** A long-running server keeps the newest `maxRecords` (the oldest half goes when the log is full). */
+  private push(record: RequestRecord): void {
+    if (this.records.length >= maxRecords) {
+      this.records = this.records.slice(this.records.length - maxRecords / 2)
+      this.index.clear()
+      this.records.forEach((r, i) => this.index.set(r.id, i))
+    }
+    this.index.set(record.id, this.records.length)
+    this.records.push(record)
   }
 
   private notify(): void {
@@ -53,8 +70,8 @@ export class RequestLog {
   }
 
   private patch(id: string, patch: Partial<Mutable<RequestRecord>>): void {
-    const i = this.records.findIndex((r) => r.id === id)
-    if (i === -1) return
+    const i = this.index.get(id)
+    if (i === undefined) return
     this.records[i] = { ...this.records[i], ...patch }
     this.notify()
   }
@@ -69,7 +86,7 @@ export class RequestLog {
     const state = { stalled: false, ended: false }
     let events = 0
     let sseEvents = 0
-    this.records.push({
+    this.push({
       ...init,
       status: null,
       events: 0,
