@@ -2,9 +2,10 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
-import { type ChatRequest, Completion, LanguageModel, type LlmError, type StreamEvent, WireDecoder } from "@sluice/core"
+import { type ChatRequest, Completion, LanguageModel, type LlmError, type StreamEvent } from "@sluice/core"
 import { Anthropic } from "@sluice/providers"
-import { Chunk, Config, ConfigProvider, Effect, Either, Exit, Layer, Redacted, Schema, Stream } from "effect"
+import { Config, ConfigProvider, Effect, Either, Exit, Layer, Redacted, Schema, Stream } from "effect"
+import { harness, utf8 } from "./support/wire.js"
 import * as fc from "fast-check"
 import * as AnthropicRequest from "../packages/providers/src/internal/AnthropicRequest.js"
 import { AnthropicStreamDecoder } from "../packages/providers/src/internal/AnthropicStreamDecoder.js"
@@ -12,7 +13,6 @@ import * as AnthropicWire from "../packages/providers/src/internal/AnthropicWire
 
 const key = "sk-ant-secret-123456"
 const site = { provider: "anthropic", model: "claude-x", secrets: [key] }
-const utf8 = (text: string) => new TextEncoder().encode(text)
 
 /** Anthropic's framing: a named event per JSON payload. */
 const sse = (...events: ReadonlyArray<object | string>) =>
@@ -24,29 +24,7 @@ const sse = (...events: ReadonlyArray<object | string>) =>
     })
     .join("")
 
-const run = (body: string, reads?: ReadonlyArray<number>) => {
-  const bytes = utf8(body)
-  const parts: Array<Uint8Array> = []
-  let last = 0
-  for (const cut of reads ?? []) {
-    parts.push(bytes.subarray(last, cut))
-    last = cut
-  }
-  parts.push(bytes.subarray(last))
-  return WireDecoder.decodeBody(Stream.fromIterable(parts), {
-    provider: site.provider,
-    model: site.model,
-    decoder: new AnthropicStreamDecoder(site),
-    mapBodyError: (e: never) => e
-  }).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray), Effect.exit)
-}
-
-const events = (body: string) =>
-  Effect.flatMap(run(body), (exit) => (Exit.isSuccess(exit) ? Effect.succeed(exit.value) : Effect.die(exit.cause)))
-
-const failure = (body: string) =>
-  Effect.flatMap(run(body), (exit) =>
-    Exit.isFailure(exit) && exit.cause._tag === "Fail" ? Effect.succeed(exit.cause.error) : Effect.die(`expected a failure, got ${String(exit)}`))
+const { events, failure, run } = harness(site, () => new AnthropicStreamDecoder(site))
 
 const messageStart = (usage: object = { input_tokens: 12, output_tokens: 1 }) => ({
   type: "message_start",

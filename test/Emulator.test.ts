@@ -6,6 +6,7 @@ import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { Config, ConfigProvider, Deferred, Effect, Either, Exit, Fiber, Option, Schema, Scope } from "effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { reader } from "./support/emulatorClients.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -136,45 +137,6 @@ const errorOf = (response: Response) => Effect.map(Effect.promise(() => response
 const completion = (emulator: Emulator.Service, options: ChatOptions = {}) =>
   Effect.map(chatText(emulator, { ...options, stream: false }), decodeCompletion)
 
-/** Reads a streamed body incrementally, with the time each read arrived. */
-const reader = (response: Response) => {
-  const body = response.body
-  if (body === null) throw new Error("no body")
-  const r = body.getReader()
-  const decoder = new TextDecoder()
-  let text = ""
-  /** Each read: when it arrived and the whole text up to it. */
-  const reads: Array<{ readonly at: number; readonly upTo: string }> = []
-  const readOnce = Effect.promise(() => r.read()).pipe(
-    Effect.map((result) => {
-      if (result.done) return false
-      text += decoder.decode(result.value, { stream: true })
-      reads.push({ at: performance.now(), upTo: text })
-      return true
-    })
-  )
-  return {
-    get text() {
-      return text
-    },
-    reads,
-    readOnce,
-    /** Reads until `predicate` holds on the text so far (or the body ends). */
-    readUntil: (predicate: (text: string) => boolean) =>
-      Effect.gen(function*() {
-        while (!predicate(text)) {
-          if (!(yield* readOnce)) return false
-        }
-        return true
-      }),
-    readAll: Effect.gen(function*() {
-      while (yield* readOnce) {
-        // keep reading
-      }
-      return text
-    })
-  }
-}
 
 const contentEvents = (text: string): number => chunksOf(text).filter(isContent).length
 

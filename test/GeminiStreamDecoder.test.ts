@@ -3,9 +3,10 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
-import { type ChatRequest, Completion, LanguageModel, type LlmError, type StreamEvent, WireDecoder } from "@sluice/core"
+import { type ChatRequest, Completion, LanguageModel, type LlmError, type StreamEvent } from "@sluice/core"
 import { Gemini } from "@sluice/providers"
-import { Chunk, Config, ConfigProvider, Effect, Either, Exit, Layer, Redacted, Schema, Stream, Tracer } from "effect"
+import { Config, ConfigProvider, Effect, Either, Exit, Layer, Redacted, Schema, Stream, Tracer } from "effect"
+import { harness, utf8 } from "./support/wire.js"
 import * as fc from "fast-check"
 import * as GeminiRequest from "../packages/providers/src/internal/GeminiRequest.js"
 import { GeminiStreamDecoder, parseJsonPath } from "../packages/providers/src/internal/GeminiStreamDecoder.js"
@@ -13,36 +14,13 @@ import * as GeminiWire from "../packages/providers/src/internal/GeminiWire.js"
 
 const key = "AIzaSy-secret-123456"
 const site = { provider: "gemini", model: "gemini-x", secrets: [key] }
-const utf8 = (text: string) => new TextEncoder().encode(text)
 /** Gemini's framing: `data: …` with CRLF line ends. */
 const sse = (...chunks: ReadonlyArray<object | string>) =>
   chunks.map((c) => `data: ${typeof c === "string" ? c : JSON.stringify(c)}\r\n\r\n`).join("")
 
 const decoder = () => new GeminiStreamDecoder(site, () => "rnd")
 
-const run = (body: string, reads?: ReadonlyArray<number>) => {
-  const bytes = utf8(body)
-  const parts: Array<Uint8Array> = []
-  let last = 0
-  for (const cut of reads ?? []) {
-    parts.push(bytes.subarray(last, cut))
-    last = cut
-  }
-  parts.push(bytes.subarray(last))
-  return WireDecoder.decodeBody(Stream.fromIterable(parts), {
-    provider: site.provider,
-    model: site.model,
-    decoder: decoder(),
-    mapBodyError: (e: never) => e
-  }).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray), Effect.exit)
-}
-
-const events = (body: string) =>
-  Effect.flatMap(run(body), (exit) => (Exit.isSuccess(exit) ? Effect.succeed(exit.value) : Effect.die(exit.cause)))
-
-const failure = (body: string) =>
-  Effect.flatMap(run(body), (exit) =>
-    Exit.isFailure(exit) && exit.cause._tag === "Fail" ? Effect.succeed(exit.cause.error) : Effect.die(`expected a failure, got ${String(exit)}`))
+const { events, failure, run } = harness(site, decoder)
 
 const usage = (prompt: number, candidates?: number, extra: object = {}) => ({
   promptTokenCount: prompt,

@@ -1,37 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Completion, type LlmError, type StreamEvent, WireDecoder } from "@sluice/core"
-import { Chunk, Effect, Either, Exit, Schema, Stream } from "effect"
+import { Effect, Either, Exit, Schema, Stream } from "effect"
+import { harness, utf8 } from "./support/wire.js"
 import * as fc from "fast-check"
 import { OpenAiStreamDecoder } from "../packages/providers/src/internal/OpenAiStreamDecoder.js"
 import * as OpenAiWire from "../packages/providers/src/internal/OpenAiWire.js"
 
 const site = { provider: "test", model: "m", secrets: ["sk-secret-123456"] }
-const utf8 = (text: string) => new TextEncoder().encode(text)
 const sse = (...chunks: ReadonlyArray<unknown>) => chunks.map((c) => `data: ${typeof c === "string" ? c : JSON.stringify(c)}\n\n`).join("")
 
-const run = (body: string, reads?: ReadonlyArray<number>) => {
-  const bytes = utf8(body)
-  const parts: Array<Uint8Array> = []
-  let last = 0
-  for (const cut of reads ?? []) {
-    parts.push(bytes.subarray(last, cut))
-    last = cut
-  }
-  parts.push(bytes.subarray(last))
-  return WireDecoder.decodeBody(Stream.fromIterable(parts), {
-    provider: site.provider,
-    model: site.model,
-    decoder: new OpenAiStreamDecoder(site),
-    mapBodyError: (e: never) => e
-  }).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray), Effect.exit)
-}
-
-const events = (body: string) =>
-  Effect.flatMap(run(body), (exit) => (Exit.isSuccess(exit) ? Effect.succeed(exit.value) : Effect.die(exit.cause)))
-
-const failure = (body: string) =>
-  Effect.flatMap(run(body), (exit) =>
-    Exit.isFailure(exit) && exit.cause._tag === "Fail" ? Effect.succeed(exit.cause.error) : Effect.die(`expected a failure, got ${String(exit)}`))
+const { events, failure, run } = harness(site, () => new OpenAiStreamDecoder(site))
 
 const chunk = (delta: object, finish: string | null = null, extra: object = {}) => ({
   id: "chatcmpl-1",

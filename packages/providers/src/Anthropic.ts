@@ -212,10 +212,7 @@ const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<
     usage: usage === undefined ? null : Completion.usageFromEvent(usage),
     finishReason: raw === undefined || raw === null || raw === "" ? null : finishReasonOf(raw)
   }
-  if (guard && completion.finishReason === null) {
-    return Effect.fail(new LlmError.IncompleteStream({ provider: site.provider, model: site.model, ending: "eof", partial: completion }))
-  }
-  return Effect.succeed(completion)
+  return Http.guarded(site, completion, guard)
 }
 
 /**

@@ -156,10 +156,7 @@ const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<
   if (failure !== undefined) return Effect.fail(failure)
   decoder.end(events)
   const completion = Completion.fromEvents(events)
-  if (guard && completion.finishReason === null) {
-    return Effect.fail(new LlmError.IncompleteStream({ provider: site.provider, model: site.model, ending: "eof", partial: completion }))
-  }
-  return Effect.succeed(completion)
+  return Http.guarded(site, completion, guard)
 }
 
 /**

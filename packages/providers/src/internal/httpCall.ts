@@ -162,3 +162,9 @@ export const invalid = (site: Site, request: ChatRequest.ChatRequest): LlmError.
     ? undefined
     : new Errors.InvalidRequest({ provider: site.provider, model: site.model, code: "invalid-request", providerMessage: problem })
 }
+
+/** The finish-reason guard for a non-streamed answer: one without a finish reason is `IncompleteStream`. */
+export const guarded = (site: Site, completion: Completion.Completion, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
+  guard && completion.finishReason === null
+    ? Effect.fail(new Errors.IncompleteStream({ provider: site.provider, model: site.model, ending: "eof", partial: completion }))
+    : Effect.succeed(completion)
