@@ -7,11 +7,14 @@ const peers = ["openai", "aisdk", "effectai"]
 const client = await (await import(peers.includes(name) ? `./peers/${name}.mjs` : `./clients/${name}.mjs`)).make({ port: Number(port), ...options })
 
 const commands = {
-  /** One streamed answer: wall time from the call to the consumer's last event. */
-  run: async ({ mode, format }) => {
+  /** One streamed answer: wall time from the call to the consumer's last event, and this process's CPU time meanwhile. */
+  run: async ({ mode, format, variant }) => {
+    const cpu = process.cpuUsage()
     const start = performance.now()
-    const { deltas } = await client.run({ mode, format })
-    return { ms: performance.now() - start, deltas }
+    const { deltas } = await client.run({ mode, format, variant })
+    const ms = performance.now() - start
+    const used = process.cpuUsage(cpu)
+    return { ms, cpuMs: (used.user + used.system) / 1000, deltas }
   },
   /** `count` first-token latencies (ns from the server's write of the first event to the consumer's first TextDelta). */
   first: async ({ format, count }) => {

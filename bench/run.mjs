@@ -8,6 +8,7 @@
 //
 // Environment (for quick runs; the defaults are the published figures):
 //   RUNS=5                   measured runs per client and shape (median reported)
+//   POLICY_RUNS=7            measured runs per variant in each of the two processes of the policy-stack section
 //   WARMUP=2                 warm-up runs (10,000-delta answers) per client before measuring
 //   FIRST_TOKEN_REQUESTS=200 first-token latency requests per client (after 20 warm-up requests)
 //   CONCURRENT_STREAMS=1000  simultaneous streams in the concurrency test (1,000 events each)
@@ -33,6 +34,8 @@ const num = (name, fallback) => Number(process.env[name] ?? fallback)
 const list = (name, fallback) => (process.env[name] ?? fallback).split(",").map((s) => s.trim()).filter((s) => s !== "")
 
 const RUNS = num("RUNS", 5)
+// The policy stack's overhead is a difference of two noisy timings: more runs, and client CPU time besides wall time.
+const POLICY_RUNS = num("POLICY_RUNS", 7)
 const WARMUP = num("WARMUP", 2)
 const FIRST_TOKEN_REQUESTS = num("FIRST_TOKEN_REQUESTS", 200)
 const FIRST_TOKEN_WARMUP = 20
@@ -187,7 +190,7 @@ const sizes = Object.fromEntries(["openai", "anthropic", "gemini"].map((f) => {
 const results = {
   date: new Date().toISOString(),
   command: "npm run bench",
-  settings: { RUNS, WARMUP, FIRST_TOKEN_REQUESTS, CONCURRENT_STREAMS, CONCURRENCY_RUNS, SLOW_RUN_MS, SLOW_RUNS },
+  settings: { RUNS, POLICY_RUNS, WARMUP, FIRST_TOKEN_REQUESTS, CONCURRENT_STREAMS, CONCURRENCY_RUNS, SLOW_RUN_MS, SLOW_RUNS },
   machine: {
     cpu: os.cpus()[0]?.model,
     cores: os.cpus().length,
@@ -224,12 +227,13 @@ const fail = (where, e) => {
 // ---------------------------------------------------------------------------------------------------------------
 // Throughput: every client, alternating run by run
 
-const throughput = async (names, format, shapes, expectDeltas = DELTAS) => {
+const throughput = async (names, format, shapes, expectDeltas = DELTAS, runs = RUNS) => {
   const out = {}
   for (const shape of shapes) {
     log(`throughput ${format}/${shape}: ${names.join(", ")}`)
     const handles = await startAll(names)
     const times = Object.fromEntries(names.map((n) => [n, []]))
+    const cpuTimes = Object.fromEntries(names.map((n) => [n, []]))
     const broken = new Set(names.filter((n) => handles[n] === undefined))
     for (const name of names) {
       if (broken.has(name)) continue
@@ -244,16 +248,17 @@ const throughput = async (names, format, shapes, expectDeltas = DELTAS) => {
       }
     }
     const slow = new Set()
-    for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < runs; r++) {
       // Rotate the order each round, so no client always runs right after the same one.
       const order = names.map((_, i) => names[(i + r) % names.length])
       for (const name of order) {
         if (broken.has(name)) continue
         if (slow.has(name) && times[name].length >= SLOW_RUNS) continue
         try {
-          const { ms, deltas } = await handles[name].call("run", { mode: shape, format })
+          const { ms, cpuMs, deltas } = await handles[name].call("run", { mode: shape, format })
           if (deltas !== expectDeltas) throw new Error(`counted ${deltas} text deltas, expected ${expectDeltas}`)
           times[name].push(ms)
+          cpuTimes[name].push(cpuMs)
           if (times[name].length === 1 && ms > SLOW_RUN_MS && SLOW_RUNS < RUNS) {
             slow.add(name)
             log(`  ${name}: ${(ms / 1000).toFixed(1)} s per run, measured ${SLOW_RUNS} times instead of ${RUNS}`)
@@ -277,6 +282,7 @@ const throughput = async (names, format, shapes, expectDeltas = DELTAS) => {
       rows[name] = ms === undefined ? { error: true } : {
         ms: +ms.toFixed(1),
         runs: times[name].map((t) => +t.toFixed(1)),
+        cpuMs: +median(cpuTimes[name]).toFixed(1),
         eventsPerSecond: Math.round(sizes[format].events / (ms / 1000)),
         mbPerSecond: +(sizes[format].bytes / 1e6 / (ms / 1000)).toFixed(1),
         peakRssMB: maxRss === undefined ? undefined : +(maxRss / 1e6).toFixed(0)
@@ -430,35 +436,69 @@ if (SECTIONS.has("concurrency")) {
 // ---------------------------------------------------------------------------------------------------------------
 // Policy stack overhead: the same adapter bare and under timeout + retry + failover + guard (+ metrics).
 
-if (SECTIONS.has("policies")) {
-  const names = ["sluice", "sluice+policies"]
-  const out = await throughput(names, "openai", ["bulk", "event"])
-  const handles = await startAll(["sluice+policies"])
+// Two Sluice processes, each alternating the variants run by run: a difference between processes (where
+// the heap and the JIT happened to settle) is as large as the overhead being measured, so every variant is
+// measured in both processes and their runs pooled.
+
+const POLICY_VARIANTS = ["bare", "full", "timeouts", "retry+failover", "guard", "metrics"]
+const POLICY_PROCESSES = 2
+
+const policyRuns = async (shape) => {
+  log(`policy stack openai/${shape}: ${POLICY_VARIANTS.join(", ")} in ${POLICY_PROCESSES} processes`)
+  const handles = []
+  // --expose-gc: each run starts from a collected heap, not with the garbage of the variant before it.
+  for (let i = 0; i < POLICY_PROCESSES; i++) handles.push(await startClient("sluice", {}, ["--expose-gc"]))
+  const wall = Object.fromEntries(POLICY_VARIANTS.map((v) => [v, []]))
+  const cpu = Object.fromEntries(POLICY_VARIANTS.map((v) => [v, []]))
   let applied
   try {
-    await handles["sluice+policies"].call("run", { mode: "warm", format: "openai" })
-    applied = (await handles["sluice+policies"].call("stats")).applied
-  } catch (e) {
-    fail("policy stack", e)
-  }
-  stopAll(handles)
-  results.policies = { applied, bulk: out.bulk, event: out.event }
-  for (const shape of ["bulk", "event"]) {
-    const bare = out[shape].sluice?.ms
-    const stacked = out[shape]["sluice+policies"]?.ms
-    if (bare !== undefined && stacked !== undefined) results.policies[`${shape}OverheadPercent`] = +((stacked / bare - 1) * 100).toFixed(1)
-  }
-  // Where the overhead comes from: each part of the stack alone, bulk writes.
-  const parts = ["sluice+timeouts", "sluice+retry+failover", "sluice+guard", "sluice+metrics"]
-  const breakdown = (await throughput(["sluice", ...parts], "openai", ["bulk"])).bulk
-  results.policies.breakdown = Object.fromEntries(parts.map((p) => [
-    p.slice("sluice+".length),
-    breakdown[p]?.ms === undefined || breakdown.sluice?.ms === undefined ? { error: true } : {
-      bareMs: breakdown.sluice.ms,
-      ms: breakdown[p].ms,
-      overheadPercent: +((breakdown[p].ms / breakdown.sluice.ms - 1) * 100).toFixed(1)
+    for (const handle of handles) {
+      for (const variant of POLICY_VARIANTS) {
+        for (let i = 0; i < WARMUP; i++) await handle.call("run", { mode: "warm", format: "openai", variant })
+      }
     }
-  ]))
+    for (let r = 0; r < POLICY_RUNS; r++) {
+      const order = POLICY_VARIANTS.map((_, i) => POLICY_VARIANTS[(i + r) % POLICY_VARIANTS.length])
+      for (const handle of handles) {
+        for (const variant of order) {
+          await handle.call("gc")
+          const { ms, cpuMs, deltas } = await handle.call("run", { mode: shape, format: "openai", variant })
+          if (deltas !== DELTAS) throw new Error(`counted ${deltas} text deltas, expected ${DELTAS}`)
+          wall[variant].push(ms)
+          cpu[variant].push(cpuMs)
+          await sleep(20)
+        }
+      }
+    }
+    await handles[0].call("run", { mode: "warm", format: "openai", variant: "full" })
+    applied = (await handles[0].call("stats")).applied
+  } catch (e) {
+    fail(`policy stack ${shape}`, e)
+  }
+  handles.forEach((h) => h.stop())
+  const rows = {}
+  for (const variant of POLICY_VARIANTS) {
+    if (wall[variant].length === 0) continue
+    rows[variant] = {
+      ms: +median(wall[variant]).toFixed(1),
+      cpuMs: +median(cpu[variant]).toFixed(1),
+      runs: wall[variant].map((t) => +t.toFixed(1)),
+      cpuRuns: cpu[variant].map((t) => +t.toFixed(1))
+    }
+  }
+  for (const [variant, row] of Object.entries(rows)) {
+    if (variant === "bare" || rows.bare === undefined) continue
+    row.overheadPercent = +((row.ms / rows.bare.ms - 1) * 100).toFixed(1)
+    row.cpuOverheadPercent = +((row.cpuMs / rows.bare.cpuMs - 1) * 100).toFixed(1)
+  }
+  for (const [variant, row] of Object.entries(rows)) log(`  ${variant.padEnd(16)} ${row.ms} ms, CPU ${row.cpuMs} ms`)
+  return { rows, applied }
+}
+
+if (SECTIONS.has("policies")) {
+  const bulk = await policyRuns("bulk")
+  const event = await policyRuns("event")
+  results.policies = { applied: bulk.applied ?? event.applied, processes: POLICY_PROCESSES, runsPerProcess: POLICY_RUNS, bulk: bulk.rows, event: event.rows }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -585,21 +625,21 @@ if (results.concurrency !== undefined) {
   lines.push("")
 }
 if (results.policies !== undefined) {
-  lines.push(`Policy stack: ${(results.policies.applied ?? []).join(" + ")} vs the bare adapter`)
+  const p = results.policies
+  const percent = (value) => (value === undefined ? "—" : `${value >= 0 ? "+" : ""}${fmt(value, 1)}%`)
+  lines.push(`Policy stack: ${(p.applied ?? []).join(" + ")} vs the bare adapter, and each part alone (median of ${p.runsPerProcess} runs in each of ${p.processes} processes, variants alternating)`)
   lines.push(table(
-    ["writes", "bare ms", "with policies ms", "overhead"],
-    ["bulk", "event"].map((shape) => [
-      shape === "bulk" ? "bulk" : "per event",
-      fmt(results.policies[shape]?.sluice?.ms),
-      fmt(results.policies[shape]?.["sluice+policies"]?.ms),
-      results.policies[`${shape}OverheadPercent`] === undefined ? "—" : `${fmt(results.policies[`${shape}OverheadPercent`], 1)}%`
+    ["variant", "bulk ms", "overhead", "CPU overhead", "per event ms", "overhead", "CPU overhead"],
+    POLICY_VARIANTS.filter((v) => p.bulk?.[v] !== undefined || p.event?.[v] !== undefined).map((v) => [
+      v === "bare" ? "bare adapter" : v === "full" ? "full stack" : v,
+      fmt(p.bulk?.[v]?.ms),
+      v === "bare" ? "" : percent(p.bulk?.[v]?.overheadPercent),
+      v === "bare" ? "" : percent(p.bulk?.[v]?.cpuOverheadPercent),
+      fmt(p.event?.[v]?.ms),
+      v === "bare" ? "" : percent(p.event?.[v]?.overheadPercent),
+      v === "bare" ? "" : percent(p.event?.[v]?.cpuOverheadPercent)
     ])
   ))
-  if (results.policies.breakdown !== undefined) {
-    lines.push(`Each part alone (bulk writes): ${
-      Object.entries(results.policies.breakdown).map(([p, r]) => `${p} ${r.error ? "error" : `${r.overheadPercent >= 0 ? "+" : ""}${fmt(r.overheadPercent, 1)}%`}`).join(", ")
-    }`)
-  }
   lines.push("")
 }
 if (results.cli !== undefined) {

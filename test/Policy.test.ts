@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
-import { Duration, Effect, Either, Fiber, Option, Schedule, Stream, TestClock } from "effect"
+import { Context, Duration, Effect, Either, Fiber, Option, Schedule, Stream, TestClock } from "effect"
 import { answer, fake, request, serverError } from "./support/fake.js"
 
 /** Runs a stream to its end, keeping what the caller received and how it ended. */
@@ -122,6 +122,110 @@ describe("Policy.timeout", () => {
       yield* TestClock.adjust("3 seconds")
       const result = yield* Fiber.join(fiber)
       assert.isTrue(Either.isLeft(result) && result.left._tag === "Timeout" && result.left.phase === "total")
+    }))
+})
+
+/**
+ * A policy-aware service, as an adapter is: each word comes after a pause of `gapMs` that ends when the
+ * `Policy.Abort` in its context fires, and is reported to the `Policy.Progress`; `aborted` records the
+ * failures the deadline gave its waits.
+ */
+const awareWords = (words: ReadonlyArray<string>, gapMs: number) => {
+  const aborted: Array<LlmError.LlmError> = []
+  const service = LanguageModel.make({
+    provider: "fake",
+    capabilities: { continuation: "instruction", policyAware: true },
+    streamIn: (_request, context) => {
+      const progress = Context.getOption(context, Policy.Progress)
+      const word = (text: string) =>
+        Policy.abortableSleep(context, Duration.millis(gapMs)).pipe(
+          Effect.tapError((error) => Effect.sync(() => aborted.push(error))),
+          Effect.as(StreamEvent.textDelta(text)),
+          Effect.tap((event) => Effect.sync(() => Option.map(progress, (p) => p.onEvents([event]))))
+        )
+      return Stream.fromIterable(words).pipe(Stream.mapEffect(word), Stream.concat(Stream.make(StreamEvent.finish("stop", "stop"))))
+    },
+    complete: () => Effect.die("not used")
+  })
+  return { service, aborted }
+}
+
+describe("Policy.timeout over a policy-aware service (no race per read)", () => {
+  it.effect("the deadline aborts the wait in flight, and the stream fails with the timeout", () =>
+    Effect.gen(function*() {
+      const { aborted, service } = awareWords(["a ", "b "], 60_000)
+      const fiber = yield* consume(service.pipe(Policy.timeout({ firstToken: "2 seconds" })).stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("2 seconds")
+      const { error } = yield* Fiber.join(fiber)
+      assert.isTrue(error?._tag === "Timeout" && error.phase === "first-token")
+      assert.strictEqual(aborted.length, 1)
+      assert.strictEqual(aborted[0]._tag, "Timeout")
+    }))
+
+  it.effect("reported events reset the idle clock; a longer gap trips it", () =>
+    Effect.gen(function*() {
+      const steady = awareWords(["a ", "b ", "c ", "d "], 1000)
+      const ok = yield* consume(steady.service.pipe(Policy.timeout({ idle: "1500 millis" })).stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("5 seconds")
+      const done = yield* Fiber.join(ok)
+      assert.isUndefined(done.error)
+      assert.strictEqual(done.completion.text, "a b c d ")
+      const slow = awareWords(["a ", "b "], 2000)
+      const late = yield* consume(slow.service.pipe(Policy.timeout({ idle: "1500 millis" })).stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("10 seconds")
+      const timedOut = yield* Fiber.join(late)
+      assert.isTrue(timedOut.error?._tag === "Timeout" && timedOut.error.phase === "idle")
+    }))
+
+  it.effect("an outer deadline reaches a wait through an inner timeout and a retry's pause", () =>
+    Effect.gen(function*() {
+      // Every attempt fails at once: the retry pauses 10 s, longer than the total deadline allows… unless
+      // the pause could not be cut, which is what the deadline must do.
+      let calls = 0
+      const failing = LanguageModel.make({
+        provider: "fake",
+        capabilities: { continuation: "instruction", policyAware: true },
+        streamIn: () => Stream.suspend(() => {
+          calls++
+          return Stream.fail(serverError())
+        }),
+        complete: () => Effect.die("not used")
+      })
+      const fiber = yield* consume(
+        failing.pipe(Policy.timeout({ idle: "1 minute" }), Policy.retry({ schedule: Schedule.spaced("10 seconds") }), Policy.timeout({ total: "25 seconds" }))
+          .stream(request)
+      ).pipe(Effect.fork)
+      yield* TestClock.adjust("25 seconds")
+      const { error } = yield* Fiber.join(fiber)
+      // Attempts at 0 s, 10 s and 20 s; the pause after the third would end past the deadline.
+      assert.strictEqual(calls, 3)
+      assert.isTrue(error?._tag === "ServerError" || (error?._tag === "Timeout" && error.phase === "total"))
+    }))
+
+  it.effect("a wait registered after the deadline passed is aborted at once", () =>
+    Effect.gen(function*() {
+      let endedAt: number | undefined
+      // 3 s of work that cannot be cut short (nothing registered when the deadline passes at 2 s), then a
+      // 60 s wait that registers: it must end at once, not a minute later.
+      const service = LanguageModel.make({
+        provider: "fake",
+        capabilities: { continuation: "instruction", policyAware: true },
+        streamIn: (_request, context) =>
+          Stream.fromEffect(Effect.gen(function*() {
+            yield* Effect.sleep("3 seconds")
+            yield* Policy.abortableSleep(context, Duration.minutes(1)).pipe(
+              Effect.ensuring(Effect.flatMap(Effect.clock, (clock) => Effect.sync(() => (endedAt = clock.unsafeCurrentTimeMillis()))))
+            )
+            return StreamEvent.textDelta("late")
+          })),
+        complete: () => Effect.die("not used")
+      })
+      const fiber = yield* consume(service.pipe(Policy.timeout({ total: "2 seconds" })).stream(request)).pipe(Effect.fork)
+      yield* TestClock.adjust("3 seconds")
+      const { error, received } = yield* Fiber.join(fiber)
+      assert.isTrue(error?._tag === "Timeout" && error.phase === "total")
+      assert.strictEqual(endedAt, 3000)
+      assert.strictEqual(received.length, 0)
     }))
 })
 

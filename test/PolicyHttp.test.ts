@@ -112,6 +112,72 @@ layer(TestLayer, { excludeTestServices: true })("Policies over HTTP", (it) => {
       assert.deepStrictEqual(records.map((r) => r.ending).sort(), ["client-closed", "complete"])
     }))
 
+  it.effect("timeout: a steady stream longer than the idle bound completes (every event resets the idle clock)", () =>
+    Effect.gen(function*() {
+      const m = yield* model({ text, gapMs: 60 })
+      const start = Date.now()
+      const { completion, error } = yield* consume(m.pipe(Policy.timeout({ firstToken: "400 millis", idle: "400 millis" }), Policy.retry(fast)).stream(request))
+      assert.isUndefined(error)
+      assert.strictEqual(completion.text, text)
+      // The answer took longer than the idle bound, so the bound was measured between events.
+      assert.isAbove(Date.now() - start, 500)
+    }))
+
+  it.effect("timeout: a total deadline over retry aborts the request in flight; the attempt is recorded as the Timeout", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.reset
+      const m = yield* model({ text, firstTokenDelayMs: 5000 })
+      const start = Date.now()
+      const { attempts, error } = yield* consume(m.pipe(Policy.retry(fast), Policy.timeout({ total: "300 millis" })).stream(request))
+      assert.isTrue(error?._tag === "Timeout" && error.phase === "total")
+      assert.isBelow(Date.now() - start, 3000)
+      assert.deepStrictEqual(attempts.map((a) => [a.kind, a.error?._tag]), [["initial", "Timeout"]])
+      const records = yield* emulator.awaitIdle
+      assert.deepStrictEqual(records.map((r) => r.ending), ["client-closed"])
+    }))
+
+  it.effect("timeout: an outer total deadline reaches the request through an inner idle timeout, with the partial", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.reset
+      const m = yield* model({ text, faults: [Fault.stall(3)] })
+      const { error, received } = yield* consume(
+        m.pipe(Policy.timeout({ idle: "20 seconds" }), Policy.retry(fast), Policy.timeout({ total: "400 millis" })).stream(request)
+      )
+      assert.isTrue(error?._tag === "Timeout" && error.phase === "total")
+      assert.strictEqual(error?.partial?.text, "Rivers carry water ")
+      assert.strictEqual(Completion.fromEvents(received).text, "Rivers carry water ")
+      const records = yield* emulator.awaitIdle
+      assert.deepStrictEqual(records.map((r) => r.ending), ["client-closed"])
+    }))
+
+  it.effect("timeout per attempt inside retry: a silent attempt is cut off and the next one answers", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.reset
+      const m = yield* model({ text, faults: [Fault.stall(0, { times: 1 })] })
+      const { attempts, completion, error } = yield* consume(m.pipe(Policy.timeout({ firstToken: "300 millis" }), Policy.retry(fast)).stream(request))
+      assert.isUndefined(error)
+      assert.strictEqual(completion.text, text)
+      assert.deepStrictEqual(attempts.map((a) => [a.kind, a.error?._tag]), [["initial", "Timeout"], ["retry", undefined]])
+      const records = yield* emulator.awaitIdle
+      assert.deepStrictEqual(records.map((r) => r.ending), ["client-closed", "complete"])
+    }))
+
+  it.effect("retry and failover see what reached the caller: a stream cut after its first events is not retried", () =>
+    Effect.gen(function*() {
+      const m = yield* model({ text, faults: [Fault.truncate(4, { times: 1 })] })
+      const { attempts, error, received } = yield* consume(
+        m.pipe(Policy.timeout({ idle: "20 seconds" }), Policy.retry(fast), Policy.failover([{ model: "gpt-backup" }])).stream(request)
+      )
+      // Retrying or failing over would show the caller the same words twice.
+      assert.strictEqual(error?._tag, "IncompleteStream")
+      assert.strictEqual(attempts.length, 1)
+      assert.strictEqual(error?.partial?.text, Completion.fromEvents(received).text)
+      assert.isAbove(received.length, 0)
+    }))
+
   it.effect("interrupting the consumer aborts the HTTP request through every policy", () =>
     Effect.gen(function*() {
       const emulator = yield* Emulator.Emulator

@@ -2,7 +2,8 @@
 // NodeHttpClient.layerUndici, the finish-reason guard on (the adapters' default), the consumer counting
 // events chunk by chunk. Imported from the workspace's built packages (root node_modules), with its effect.
 // `policies: true` wraps the adapter in timeout + retry + failover + guard (+ metrics when Policy has it);
-// `policies: "timeouts" | "retry+failover" | "guard" | "metrics"` in that part alone.
+// `policies: "timeouts" | "retry+failover" | "guard" | "metrics"` in that part alone. A `run` may name its
+// own `variant` ("bare", "full" or a part), so one process can alternate them (the policy-stack section).
 import { NodeHttpClient } from "@effect/platform-node"
 import { ChatRequest, LanguageModel, Policy } from "@sluice/core"
 import { Anthropic, Gemini, OpenAiCompatible } from "@sluice/providers"
@@ -32,7 +33,8 @@ export const policyStack = (service, which = "full") => {
     timeouts: ["timeout(firstToken, idle)", "timeout(total)"],
     "retry+failover": ["retry", "failover"],
     guard: ["guard"],
-    metrics: ["metrics"]
+    metrics: ["metrics"],
+    none: []
   }
   const applied = groups[which].filter((name) => parts[name] !== undefined)
   return { stacked: applied.reduce((s, name) => parts[name](s), service), applied }
@@ -41,7 +43,7 @@ export const policyStack = (service, which = "full") => {
 export const make = async ({ port, policies = false }) => {
   const runtimes = {}
   let applied = []
-  const makeLayer = (mode, format) => {
+  const makeLayer = (mode, format, variant) => {
     const origin = `http://127.0.0.1:${port}/${mode}`
     const apiKey = Redacted.make("bench")
     const make = format === "openai"
@@ -52,20 +54,22 @@ export const make = async ({ port, policies = false }) => {
     return Layer.effect(
       LanguageModel.LanguageModel,
       Effect.map(make, (service) => {
-        if (!policies) return service
-        const stack = policyStack(service, policies === true ? "full" : policies)
-        applied = stack.applied
+        if (variant === false) return service
+        const which = variant === true ? "full" : variant
+        const stack = policyStack(service, which)
+        if (which === "full") applied = stack.applied
         return stack.stacked
       })
     )
   }
   // One HTTP client (undici dispatcher) for every route, as an application would have.
   const http = NodeHttpClient.layerUndici
-  const runtime = (mode, format) =>
-    (runtimes[`${mode}/${format}`] ??= ManagedRuntime.make(makeLayer(mode, format).pipe(Layer.provide(http))))
+  const variantOf = (variant) => (variant === undefined ? policies : variant === "bare" ? false : variant)
+  const runtime = (mode, format, variant) =>
+    (runtimes[`${mode}/${format}/${variant}`] ??= ManagedRuntime.make(makeLayer(mode, format, variant).pipe(Layer.provide(http))))
   const request = ChatRequest.make({ model: MODEL, messages: [ChatRequest.user("go")], maxTokens: 1024 })
-  const stream = (mode, format, onDelta) =>
-    runtime(mode, format).runPromise(
+  const stream = (mode, format, onDelta, variant = variantOf(undefined)) =>
+    runtime(mode, format, variant).runPromise(
       LanguageModel.stream(request).pipe(
         Stream.runForEachChunk((chunk) => {
           for (const event of chunk) {
@@ -80,9 +84,9 @@ export const make = async ({ port, policies = false }) => {
     get applied() {
       return applied
     },
-    run: async ({ mode, format }) => {
+    run: async ({ mode, format, variant }) => {
       let deltas = 0
-      await stream(mode, format, () => void deltas++)
+      await stream(mode, format, () => void deltas++, variantOf(variant))
       return { deltas }
     },
     first: async ({ format }) => {

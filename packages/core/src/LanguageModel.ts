@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import * as Channel from "effect/Channel"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
@@ -31,6 +32,14 @@ export interface Capabilities {
    * `"instruction"` when only a follow-up user message can ask for the rest.
    */
   readonly continuation: "prefill" | "instruction"
+  /**
+   * True when the service's streams honour what policies pass in the context of `streamIn`, as Sluice's
+   * adapters and its policies over them do: every wait (a request in flight, a pause before a retry) ends
+   * as soon as the `Policy.Abort` fires, and every batch of events is reported to the `Policy.Progress`
+   * as it is decoded. Policies then need no stage of their own on the stream (`timeout` aborts the wait
+   * instead of racing every read); otherwise they watch the stream itself.
+   */
+  readonly policyAware?: boolean | undefined
 }
 
 /**
@@ -46,6 +55,13 @@ export interface Service extends Pipeable {
   readonly stream: (request: ChatRequest) => Stream.Stream<StreamEvent, LlmError>
   /** Makes the non-streaming call. */
   readonly complete: (request: ChatRequest) => Effect.Effect<Completion, LlmError>
+  /**
+   * `stream` with the context handed down explicitly: Sluice's policies call it on the services they wrap,
+   * passing their attempt log, deadlines and aborts in `context` instead of providing them on every read.
+   * Optional: policies over a service without it use `stream` with the context provided (same results,
+   * more work per chunk).
+   */
+  readonly streamIn?: ((request: ChatRequest, context: Context.Context<never>) => Stream.Stream<StreamEvent, LlmError>) | undefined
 }
 
 /**
@@ -72,18 +88,52 @@ export const complete = (request: ChatRequest): Effect.Effect<Completion, LlmErr
   Effect.flatMap(LanguageModel, (model) => model.complete(request))
 
 /**
- * Builds a service from its parts; the result is pipeable into request-level policies.
+ * `Stream.unwrap` that sequences the stream after the effect instead of flattening a stream of streams,
+ * so it adds nothing per chunk (`Stream.unwrap` pays a concatenation step on every chunk).
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  service: Omit<Service, "pipe" | "capabilities"> & { readonly capabilities?: Capabilities | undefined }
-): Service => ({
-  provider: service.provider,
-  capabilities: service.capabilities ?? { continuation: "instruction" },
-  stream: service.stream,
-  complete: service.complete,
-  pipe() {
-    return pipeArguments(this, arguments)
+export const unwrap = <A, E, R, E2, R2>(effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>): Stream.Stream<A, E | E2, R | R2> =>
+  Stream.fromChannel(Channel.unwrap(Effect.map(effect, Stream.toChannel)))
+
+/**
+ * Streams from a service with an explicit context: through `streamIn` when the service has it, else
+ * `stream` with the context provided.
+ * @since 0.1.0
+ * @category accessors
+ */
+export const streamIn = (service: Service, request: ChatRequest, context: Context.Context<never>): Stream.Stream<StreamEvent, LlmError> =>
+  service.streamIn !== undefined ? service.streamIn(request, context) : Stream.provideSomeContext(service.stream(request), context)
+
+/** The parts `make` takes: `stream`, `streamIn` or both. */
+type Parts =
+  & Pick<Service, "provider" | "complete">
+  & { readonly capabilities?: Capabilities | undefined }
+  & (
+    | { readonly stream: Service["stream"]; readonly streamIn?: Service["streamIn"] }
+    | { readonly stream?: Service["stream"] | undefined; readonly streamIn: NonNullable<Service["streamIn"]> }
+  )
+
+/**
+ * Builds a service from its parts; the result is pipeable into request-level policies. Given only
+ * `streamIn`, `stream` runs it with the context of the fiber that runs the stream.
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (service: Parts): Service => {
+  const within = service.streamIn
+  const stream = service.stream ??
+    (within === undefined
+      ? () => Stream.die(new Error("LanguageModel.make: neither stream nor streamIn was given"))
+      : (request: ChatRequest) => unwrap(Effect.map(Effect.context<never>(), (context) => within(request, context))))
+  return {
+    provider: service.provider,
+    capabilities: service.capabilities ?? { continuation: "instruction" },
+    stream,
+    complete: service.complete,
+    streamIn: within,
+    pipe() {
+      return pipeArguments(this, arguments)
+    }
   }
-})
+}

@@ -61,6 +61,10 @@ export interface Options<E> {
   readonly guard?: boolean
   /** Bound on one SSE event (default 10 MiB). */
   readonly maxEventSize?: number
+  /** Called with every batch of events as it is handed on (a policy's `Progress`). */
+  readonly onEvents?: ((events: ReadonlyArray<StreamEvent>) => void) | undefined
+  /** The fold of the events handed on, kept for `partial`; pass one to read it afterwards (e.g. to record the attempt). */
+  readonly fold?: Completion.Accumulator | undefined
 }
 
 /**
@@ -78,7 +82,7 @@ type Out<E> = Channel.Channel<Chunk.Chunk<StreamEvent>, Chunk.Chunk<Uint8Array>,
 
 class Stage<E> {
   private readonly sse: Sse.Decoder
-  private readonly partial = new Completion.Accumulator()
+  private readonly partial: Completion.Accumulator
   private out: Array<StreamEvent> = []
   private failure: LlmError.LlmError | undefined = undefined
   private ended = false
@@ -98,6 +102,7 @@ class Stage<E> {
   }
 
   constructor(readonly options: Options<E>) {
+    this.partial = options.fold ?? new Completion.Accumulator()
     this.sse = Sse.makeDecoder({ maxEventSize: options.maxEventSize ?? Sse.defaultMaxEventSize })
   }
 
@@ -107,6 +112,7 @@ class Stage<E> {
 
   private flush(then: Out<E>): Out<E> {
     if (this.out.length === 0) return then
+    if (this.options.onEvents !== undefined) this.options.onEvents(this.out)
     const events = Chunk.unsafeFromArray(this.out)
     this.out = []
     return Channel.zipRight(Channel.write(events), then)

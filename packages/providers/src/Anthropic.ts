@@ -24,6 +24,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -137,12 +138,12 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
       )
     }
 
-    const stream = (request: ChatRequest.ChatRequest): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
+    const streamIn = (request: ChatRequest.ChatRequest, context: Context.Context<never>): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
       Stream.suspend(() => {
         const where = site(request)
         const req = httpRequest(where, request, true)
         if (Either.isLeft(req)) return Stream.fail(req.left)
-        return Http.stream(client, where, req.right, new AnthropicStreamDecoder(where), { guard, maxEventSize: options.maxEventSize })
+        return Http.stream(client, where, req.right, new AnthropicStreamDecoder(where), { guard, maxEventSize: options.maxEventSize }, context)
       })
 
     const complete = (request: ChatRequest.ChatRequest): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
@@ -155,8 +156,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
 
     return LanguageModel.make({
       provider,
-      capabilities: { continuation: options.prefill === false ? "instruction" : "prefill" },
-      stream,
+      capabilities: { continuation: options.prefill === false ? "instruction" : "prefill", policyAware: true },
+      streamIn,
       complete
     })
   })

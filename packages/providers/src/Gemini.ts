@@ -26,6 +26,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -125,7 +126,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
       )
     }
 
-    const stream = (request: ChatRequest.ChatRequest): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
+    const streamIn = (request: ChatRequest.ChatRequest, context: Context.Context<never>): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
       Stream.suspend(() => {
         const where = site(request)
         const req = httpRequest(where, request, true)
@@ -134,7 +135,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
           guard,
           maxEventSize: options.maxEventSize,
           redactHeaders: redact
-        })
+        }, context)
       })
 
     const complete = (request: ChatRequest.ChatRequest): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
@@ -145,7 +146,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         return Http.completion(client, where, req.right, (json) => toCompletion(where, json, guard), redact)
       })
 
-    return LanguageModel.make({ provider, stream, complete })
+    return LanguageModel.make({ provider, capabilities: { continuation: "instruction", policyAware: true }, streamIn, complete })
   })
 
 /** Reads a non-streamed answer with the stream decoder (one `GenerateContentResponse` is one chunk), so both paths agree. */

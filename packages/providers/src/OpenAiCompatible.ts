@@ -20,6 +20,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ParseResult from "effect/ParseResult"
@@ -94,7 +95,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     }
     const site = (request: ChatRequest.ChatRequest): Site => ({ provider, model: request.model, secrets })
 
-    const stream = (request: ChatRequest.ChatRequest): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
+    const streamIn = (request: ChatRequest.ChatRequest, context: Context.Context<never>): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
       Stream.suspend(() => {
         const where = site(request)
         const bad = Http.invalid(where, request)
@@ -102,7 +103,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         return Http.stream(client, where, httpRequest(request, true), new OpenAiStreamDecoder(where), {
           guard: options.guard ?? true,
           maxEventSize: options.maxEventSize
-        })
+        }, context)
       })
 
     const complete = (request: ChatRequest.ChatRequest): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
@@ -115,8 +116,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
 
     return LanguageModel.make({
       provider,
-      capabilities: { continuation: options.prefill === true ? "prefill" : "instruction" },
-      stream,
+      capabilities: { continuation: options.prefill === true ? "prefill" : "instruction", policyAware: true },
+      streamIn,
       complete
     })
   })

@@ -3,16 +3,21 @@
  * @internal
  */
 import * as Headers from "@effect/platform/Headers"
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import * as NodeStream from "node:stream"
 import * as Zlib from "node:zlib"
-import { ChatRequest, type Completion, type LlmError, LlmError as Errors, Policy, type StreamEvent, WireDecoder } from "@sluice/core"
+import { ChatRequest, Completion, LanguageModel, type LlmError, LlmError as Errors, Policy, type StreamEvent, WireDecoder } from "@sluice/core"
 import { fromBodyError, fromClientError, fromStatus, scrub, type Site } from "./httpFailure.js"
 
 /** Decoding options shared by the adapters. */
@@ -26,8 +31,8 @@ export interface StreamOptions {
 const isOk = (status: number): boolean => status >= 200 && status < 300
 
 /** Sends the request with `redactHeaders` added to the header names @effect/platform redacts in spans. */
-const send = (
-  client: HttpClient.HttpClient,
+const send = <R>(
+  client: HttpClient.HttpClient.With<HttpClientError.HttpClientError, R>,
   request: HttpClientRequest.HttpClientRequest,
   redactHeaders: ReadonlyArray<string> | undefined
 ) =>
@@ -36,30 +41,30 @@ const send = (
     : Effect.locallyWith(client.execute(request), Headers.currentRedactedNames, (names) => [...names, ...redactHeaders])
 
 /** Executes the request; a non-2xx status becomes its typed error (the body read for the provider's message). */
-export const execute = (
-  client: HttpClient.HttpClient,
+export const execute = <R>(
+  client: HttpClient.HttpClient.With<HttpClientError.HttpClientError, R>,
   site: Site,
   request: HttpClientRequest.HttpClientRequest,
-  redactHeaders?: ReadonlyArray<string>
-): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError.LlmError> =>
-  Effect.flatMap(Effect.serviceOption(Policy.ConnectTimeout), (connect) => {
-    // A compressing gateway buffers to compress: ask for the bytes as they are.
-    const plain = request.headers["accept-encoding"] === undefined
-      ? HttpClientRequest.setHeader(request, "accept-encoding", "identity")
-      : request
-    const headers = send(client, plain, redactHeaders).pipe(Effect.mapError((error) => fromClientError(site, error)))
-    const bounded = Option.isNone(connect) ? headers : Effect.timeoutFail(headers, {
-      duration: connect.value.after,
-      onTimeout: () => new Errors.Timeout({ provider: site.provider, model: site.model, phase: "connect", after: connect.value.after })
-    })
-    return Effect.flatMap(bounded, (response) =>
-      isOk(response.status)
-        ? Effect.succeed(response)
-        : Effect.flatMap(
-          Effect.orElseSucceed(response.text, () => ""),
-          (text) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(fromStatus(site, response.status, response.headers, text, now)))
-        ))
+  redactHeaders: ReadonlyArray<string> | undefined,
+  connect: Option.Option<Context.Tag.Service<Policy.ConnectTimeout>>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError.LlmError, R> => {
+  // A compressing gateway buffers to compress: ask for the bytes as they are.
+  const plain = request.headers["accept-encoding"] === undefined
+    ? HttpClientRequest.setHeader(request, "accept-encoding", "identity")
+    : request
+  const headers = send(client, plain, redactHeaders).pipe(Effect.mapError((error) => fromClientError(site, error)))
+  const bounded = Option.isNone(connect) ? headers : Effect.timeoutFail(headers, {
+    duration: connect.value.after,
+    onTimeout: () => new Errors.Timeout({ provider: site.provider, model: site.model, phase: "connect", after: connect.value.after })
   })
+  return Effect.flatMap(bounded, (response) =>
+    isOk(response.status)
+      ? Effect.succeed(response)
+      : Effect.flatMap(
+        Effect.orElseSucceed(response.text, () => ""),
+        (text) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(fromStatus(site, response.status, response.headers, text, now)))
+      ))
+}
 
 /** The zlib decompressor for a `content-encoding` a server sent despite `identity`. */
 const decompressor = (encoding: string): Zlib.Gunzip | Zlib.Inflate | Zlib.BrotliDecompress | undefined => {
@@ -101,26 +106,66 @@ const body = (site: Site, response: HttpClientResponse.HttpClientResponse): Stre
   })
 }
 
-/** Streams a response body through a provider's wire decoder. */
+/**
+ * Streams a response body through a provider's wire decoder, with the policy context the caller passed:
+ * the connect bound, the attempt log, and the deadline's `Abort`, which this request registers with so a
+ * deadline aborts it (in flight or mid-read) directly.
+ */
 export const stream = (
   client: HttpClient.HttpClient,
   site: Site,
   request: HttpClientRequest.HttpClientRequest,
   decoder: WireDecoder.WireDecoder,
-  options: StreamOptions
+  options: StreamOptions,
+  context: Context.Context<never>
 ): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
-  // Every request is an attempt that request-level policies can count and cost.
-  Policy.recordAttempt(Stream.unwrap(
-    Effect.map(execute(client, site, request, options.redactHeaders), (response) =>
+  Stream.suspend(() => {
+    const connect = Context.getOption(context, Policy.ConnectTimeout)
+    const parent = Context.getOption(context, Tracer.ParentSpan)
+    const registry = Context.getOption(context, Policy.Abort)
+    const progress = Context.getOption(context, Policy.Progress)
+    // The decoder's own fold, read at the end to record the attempt (no stage of its own).
+    const fold = new Completion.Accumulator()
+    // The deadline's failure, once it aborted this request: what the aborted read fails with.
+    let aborted: LlmError.LlmError | undefined
+    const decode = (response: HttpClientResponse.HttpClientResponse) =>
       WireDecoder.decodeBody(body(site, response), {
         provider: site.provider,
         model: site.model,
         decoder,
-        mapBodyError: (error) => error,
+        mapBodyError: (error) => aborted ?? error,
         guard: options.guard,
+        fold,
+        onEvents: Option.isNone(progress) ? undefined : progress.value.onEvents,
         ...(options.maxEventSize === undefined ? {} : { maxEventSize: options.maxEventSize })
-      }))
-  ), site)
+      })
+    // The client's span goes under the caller's (a `metrics` span passed down in the context).
+    const underParent = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Option.isNone(parent) ? effect : Effect.provideService(effect, Tracer.ParentSpan, parent.value)
+    const response = Option.isNone(registry)
+      ? Effect.map(underParent(execute(client, site, request, options.redactHeaders, connect)), decode)
+      : Effect.gen(function*() {
+        // The request lives in a scope of its own: closing it aborts the request, whatever it waits for.
+        const scope = yield* Scope.make()
+        yield* Scope.extend(
+          registry.value.register((reason) =>
+            Effect.suspend(() => {
+              aborted = reason
+              return Scope.close(scope, Exit.void)
+            })
+          ),
+          scope
+        )
+        const response = yield* underParent(execute(HttpClient.withScope(client), site, request, options.redactHeaders, connect)).pipe(
+          Effect.provideService(Scope.Scope, scope),
+          Effect.mapError((error) => aborted ?? error),
+          Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
+        )
+        return Stream.ensuring(decode(response), Scope.close(scope, Exit.void))
+      })
+    // Every request is an attempt that request-level policies can count and cost.
+    return Policy.recordAttempt(LanguageModel.unwrap(response), site, context, fold)
+  })
 
 /** Executes a non-streaming request and parses its JSON body. */
 export const json = (
@@ -129,7 +174,7 @@ export const json = (
   request: HttpClientRequest.HttpClientRequest,
   redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<unknown, LlmError.LlmError> =>
-  Effect.flatMap(execute(client, site, request, redactHeaders), (response) =>
+  Effect.flatMap(Effect.flatMap(Effect.serviceOption(Policy.ConnectTimeout), (connect) => execute(client, site, request, redactHeaders, connect)), (response) =>
     Effect.flatMap(
       Effect.mapError(response.text, (error) => fromBodyError(site, error)),
       (text) =>

@@ -2,11 +2,13 @@
  * Buffered-stream detection: a "stream" whose first token came only when the whole answer did.
  * @internal
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { Accumulator } from "../../Completion.js"
+import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import { isToken } from "../../StreamEvent.js"
 import { streamPolicy, type StreamPolicy } from "./core.js"
@@ -51,11 +53,11 @@ export const detectBuffered = (options: DetectBufferedOptions = {}): StreamPolic
       : Duration.toMillis(Duration.decode(options.minMargin))
   }
   const fail = options.fail === true
-  return streamPolicy((self, site) =>
-    Stream.unwrap(
+  return streamPolicy((inner, site, context) =>
+    LanguageModel.unwrap(
       Effect.gen(function*() {
         const clock = yield* Effect.clock
-        const reports = yield* Effect.serviceOption(BufferedReports)
+        const reports = Context.getOption(context, BufferedReports)
         const startMs = nowMs(clock)
         let firstTokenMs: number | undefined
         let lastTokenMs = startMs
@@ -63,7 +65,7 @@ export const detectBuffered = (options: DetectBufferedOptions = {}): StreamPolic
         let deltas = 0
         // The partial answer is needed only to fail with it.
         const acc = fail ? new Accumulator() : undefined
-        const observed = Stream.mapChunks(self, (chunk) => {
+        const observed = Stream.mapChunks(inner(context), (chunk) => {
           let now: number | undefined
           for (const event of chunk) {
             if (acc !== undefined) acc.add(event)

@@ -400,7 +400,7 @@ export const circuitBreaker = (breaker: CircuitBreakerService, options: CircuitB
     return Option.isSome(failure) && LlmError.isLlmError(failure.value) && isFailure(failure.value) ? "failure" : "ignored"
   }
   return (self) => {
-    const stream = (request: ChatRequest) =>
+    const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
       Stream.suspend(() => {
         const key: CircuitKey = { provider: self.provider, model: request.model }
         let completed = false
@@ -408,7 +408,7 @@ export const circuitBreaker = (breaker: CircuitBreakerService, options: CircuitB
           // Acquired uninterruptibly and settled when the stream's scope closes, whatever ends it (the
           // scope's exit is the stream's): a probe can never be left running in the breaker's books.
           Effect.acquireRelease(breaker.acquire(key), (permit, exit) => permit.settle(outcomeOf(exit, completed))),
-          () => Stream.concat(self.stream(request), Stream.execute(Effect.sync(() => (completed = true))))
+          () => Stream.concat(LanguageModel.streamIn(self, request, context), Stream.execute(Effect.sync(() => (completed = true))))
         ))
       })
     const complete = (request: ChatRequest) =>
@@ -417,6 +417,6 @@ export const circuitBreaker = (breaker: CircuitBreakerService, options: CircuitB
         () => self.complete(request),
         (permit, exit) => permit.settle(outcomeOf(exit, true))
       )
-    return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, stream, complete })
+    return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamIn, complete })
   }
 }

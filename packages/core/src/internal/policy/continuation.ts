@@ -3,13 +3,14 @@
  * @internal
  */
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Stream from "effect/Stream"
 import type { ChatRequest, Message } from "../../ChatRequest.js"
 import { Accumulator } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import { type StreamEvent, textDelta } from "../../StreamEvent.js"
-import { AttemptInfo, type Middleware, nothing, pass, stage } from "./core.js"
+import { AttemptInfo, combinedCapabilities, type Middleware, nothing, pass, stage } from "./core.js"
 
 /**
  * Options of `continuation`.
@@ -131,7 +132,7 @@ export const continuation = (options: ContinuationOptions = {}): Middleware => (
   const via = options.via ?? self
   const minOverlap = options.minOverlap ?? 8
   const maxOverlap = options.maxOverlap ?? 256
-  const stream = (request: ChatRequest) =>
+  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
     Stream.suspend(() => {
       const received = new Accumulator()
       let continuations = 0
@@ -151,11 +152,11 @@ export const continuation = (options: ContinuationOptions = {}): Middleware => (
             continuations++
             const before = received.text
             const next = continuationRequest(request, before, via.capabilities, options.instruction)
-            const continued = Stream.provideService(via.stream(next), AttemptInfo, { kind: "continuation", spliceAt: before.length })
+            const continued = LanguageModel.streamIn(via, next, Context.add(context, AttemptInfo, { kind: "continuation", spliceAt: before.length }))
             return attempt(splice(continued, before, minOverlap, maxOverlap))
           })
         )
-      return attempt(self.stream(request))
+      return attempt(LanguageModel.streamIn(self, request, context))
     })
-  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, stream, complete: self.complete })
+  return LanguageModel.make({ provider: self.provider, capabilities: combinedCapabilities(self, [via]), streamIn, complete: self.complete })
 }

@@ -6,13 +6,15 @@ import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { hasProperty } from "effect/Predicate"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { type Completion, type Usage, usageFromEvent } from "../../Completion.js"
+import { type Accumulator, type Completion, type Usage, usageFromEvent } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type { LlmError } from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
@@ -55,9 +57,21 @@ export interface Site {
 
 const unknownSite: Site = { provider: "unknown", model: "unknown" }
 
+/**
+ * How a stream-level policy runs: `inner` starts the stream it wraps with the context it chooses (the
+ * context it was given, plus its own services), so nothing is provided per read.
+ */
+export type OnStream = <R>(
+  inner: (context: Context.Context<never>) => Stream.Stream<StreamEvent, LlmError, R>,
+  site: Site,
+  context: Context.Context<never>,
+  /** True when `inner` honours the `Abort` and `Progress` in its context (`Capabilities.policyAware`). */
+  aware: boolean
+) => Stream.Stream<StreamEvent, LlmError, R>
+
 /** Builds a policy usable on a stream or on a service. */
 export const streamPolicy = (
-  onStream: <R>(self: Stream.Stream<StreamEvent, LlmError, R>, site: Site) => Stream.Stream<StreamEvent, LlmError, R>,
+  onStream: OnStream,
   onComplete?: (self: Effect.Effect<Completion, LlmError>, site: Site) => Effect.Effect<Completion, LlmError>
 ): StreamPolicy => {
   function policy<Self extends Stream.Stream<StreamEvent, LlmError, unknown> | LanguageModel.Service>(
@@ -66,12 +80,29 @@ export const streamPolicy = (
   function policy<R>(
     self: Stream.Stream<StreamEvent, LlmError, R> | LanguageModel.Service
   ): Stream.Stream<StreamEvent, LlmError, R> | LanguageModel.Service {
-    if (hasProperty(self, Stream.StreamTypeId)) return onStream(self, unknownSite)
+    if (hasProperty(self, Stream.StreamTypeId)) {
+      const stream = self
+      // A bare stream reads its services from the fiber: what a policy adds is provided to it.
+      return LanguageModel.unwrap(Effect.map(Effect.context<never>(), (context) =>
+        onStream(
+          (inner) => (inner === context ? stream : Stream.provideSomeContext(stream, inner)),
+          unknownSite,
+          context,
+          false
+        )))
+    }
     const service = self
+    const aware = service.capabilities.policyAware === true
     return LanguageModel.make({
       provider: service.provider,
       capabilities: service.capabilities,
-      stream: (request) => onStream(service.stream(request), { provider: service.provider, model: request.model }),
+      streamIn: (request, context) =>
+        onStream(
+          (inner) => LanguageModel.streamIn(service, request, inner),
+          { provider: service.provider, model: request.model },
+          context,
+          aware
+        ),
       complete: (request) =>
         onComplete === undefined
           ? service.complete(request)
@@ -79,6 +110,15 @@ export const streamPolicy = (
     })
   }
   return policy
+}
+
+/** The capabilities of a policy over several services: the first's, policy-aware only when every one is. */
+export const combinedCapabilities = (
+  first: LanguageModel.Service,
+  others: ReadonlyArray<LanguageModel.Service>
+): LanguageModel.Capabilities => {
+  const policyAware = first.capabilities.policyAware === true && others.every((s) => s.capabilities.policyAware === true)
+  return policyAware === (first.capabilities.policyAware === true) ? first.capabilities : { ...first.capabilities, policyAware }
 }
 
 /**
@@ -129,6 +169,92 @@ export class Deadline extends Context.Tag("@sluice/core/Policy/Deadline")<Deadli
 export class ConnectTimeout extends Context.Tag("@sluice/core/Policy/ConnectTimeout")<ConnectTimeout, {
   readonly after: Duration.Duration
 }>() {}
+
+/**
+ * How a deadline reaches the waits inside a stream. `Policy.timeout` provides one to the services it wraps;
+ * Sluice's adapters and policies register each wait (a request in flight, a pause before a retry) so that
+ * the deadline aborts the wait itself rather than racing every read. A wait registered after the
+ * deadline passed is aborted at once.
+ * @since 0.1.0
+ * @category tracking
+ */
+export class Abort extends Context.Tag("@sluice/core/Policy/Abort")<Abort, {
+  /** Registers a wait's abort until the scope closes; `reason` is the failure the deadline gives. */
+  readonly register: (abort: (reason: LlmError) => Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
+}>() {}
+
+/**
+ * Registers `abort` with the `Abort` in `context` (if any) until `scope` closes.
+ * @since 0.1.0
+ * @category tracking
+ */
+export const onAbort = (
+  context: Context.Context<never>,
+  abort: (reason: LlmError) => Effect.Effect<void>
+): Effect.Effect<void, never, Scope.Scope> => {
+  const registry = Context.getOption(context, Abort)
+  return Option.isNone(registry) ? Effect.void : registry.value.register(abort)
+}
+
+/**
+ * Where a policy-aware adapter reports each batch of events as it hands it on, so that policies can watch
+ * a stream (when the last event came, whether a token did, whether anything reached the caller) without a
+ * stage of their own. A policy that listens passes each batch on to the `Progress` it found in its context.
+ * @since 0.1.0
+ * @category tracking
+ */
+export class Progress extends Context.Tag("@sluice/core/Policy/Progress")<Progress, {
+  readonly onEvents: (events: ReadonlyArray<StreamEvent>) => void
+}>() {}
+
+/**
+ * The context with a `Progress` that calls `listener` and then the `Progress` already in it, if any.
+ * @since 0.1.0
+ * @category tracking
+ */
+export const listen = (context: Context.Context<never>, listener: (events: ReadonlyArray<StreamEvent>) => void): Context.Context<never> => {
+  const outer = Context.getOption(context, Progress)
+  if (Option.isNone(outer)) return Context.add(context, Progress, { onEvents: listener })
+  const next = outer.value.onEvents
+  return Context.add(context, Progress, {
+    onEvents: (events) => {
+      listener(events)
+      next(events)
+    }
+  })
+}
+
+/**
+ * Calls `onEvents` with every batch of events the stream hands on: through `Progress` when the stream is
+ * policy-aware (no stage), else with a stage. Gives the context for the source and the stream to run.
+ */
+export const observe = <R>(
+  aware: boolean,
+  context: Context.Context<never>,
+  onEvents: (events: ReadonlyArray<StreamEvent>) => void,
+  source: (context: Context.Context<never>) => Stream.Stream<StreamEvent, LlmError, R>
+): Stream.Stream<StreamEvent, LlmError, R> =>
+  aware
+    ? source(listen(context, onEvents))
+    : Stream.mapChunks(source(context), (chunk) => {
+      if (chunk.length > 0) onEvents(Chunk.toReadonlyArray(chunk))
+      return chunk
+    })
+
+/**
+ * Sleeps, unless the `Abort` in `context` fires first: then fails with the deadline's failure.
+ * @since 0.1.0
+ * @category tracking
+ */
+export const abortableSleep = (context: Context.Context<never>, duration: Duration.Duration): Effect.Effect<void, LlmError> => {
+  const registry = Context.getOption(context, Abort)
+  if (Option.isNone(registry)) return Effect.sleep(duration)
+  return Effect.scoped(Effect.flatMap(Deferred.make<void, LlmError>(), (aborted) =>
+    Effect.zipRight(
+      registry.value.register((reason) => Effect.asVoid(Deferred.fail(aborted, reason))),
+      Effect.raceFirst(Effect.sleep(duration), Deferred.await(aborted))
+    )))
+}
 
 /**
  * How the request about to be made came about; request-level policies provide it to the attempt they start.
@@ -193,14 +319,25 @@ export const nothing: ChunkResult = { emit: Chunk.empty() }
  * @since 0.1.0
  * @category tracking
  */
-export const recordAttempt = <R>(self: Stream.Stream<StreamEvent, LlmError, R>, site: Site): Stream.Stream<StreamEvent, LlmError, R> =>
-  Stream.unwrap(
+export const recordAttempt = <R>(
+  self: Stream.Stream<StreamEvent, LlmError, R>,
+  site: Site,
+  /** Where to find `Attempts` and `AttemptInfo` (default: the fiber's context when the stream starts). */
+  context?: Context.Context<never>,
+  /** A fold the stream's own decoder keeps of every event it hands on: read at the end instead of watching the stream. */
+  fold?: Accumulator
+): Stream.Stream<StreamEvent, LlmError, R> =>
+  LanguageModel.unwrap(
     Effect.gen(function*() {
-      const attempts = yield* Effect.serviceOption(Attempts)
+      const services = context ?? (yield* Effect.context<never>())
+      const attempts = Context.getOption(services, Attempts)
       if (Option.isNone(attempts)) return self
-      const info = yield* Effect.serviceOption(AttemptInfo)
+      const info = Context.getOption(services, AttemptInfo)
       const clock = yield* Effect.clock
       const startedAt = clock.unsafeCurrentTimeMillis()
+      const record = (events: number, usage: Usage | undefined, exit: Exit.Exit<unknown, LlmError>) =>
+        Effect.sync(() => attempts.value.record(attemptOf(site, info, startedAt, clock.unsafeCurrentTimeMillis(), events, usage, exit)))
+      if (fold !== undefined) return Stream.ensuringWith(self, (exit) => record(fold.events, fold.usage ?? undefined, exit))
       let events = 0
       let usage: Usage | undefined
       return self.pipe(
@@ -209,9 +346,7 @@ export const recordAttempt = <R>(self: Stream.Stream<StreamEvent, LlmError, R>, 
           for (const event of chunk) if (event._tag === "Usage") usage = usageFromEvent(event)
           return chunk
         }),
-        Stream.ensuringWith((exit) =>
-          Effect.sync(() => attempts.value.record(attemptOf(site, info, startedAt, clock.unsafeCurrentTimeMillis(), events, usage, exit)))
-        )
+        Stream.ensuringWith((exit) => record(events, usage, exit))
       )
     })
   )

@@ -2,13 +2,14 @@
  * Failover across models and providers, routing by error class.
  * @internal
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import { AttemptInfo, type Middleware } from "./core.js"
+import { AttemptInfo, combinedCapabilities, type Middleware, observe } from "./core.js"
 import { retry, type RetryOptions } from "./retry.js"
 
 /**
@@ -98,23 +99,21 @@ export const failover = (routes: ReadonlyArray<Route>, options: FailoverOptions 
     return open.reduce((earliest, e) => (e.reopensAt < earliest.reopensAt ? e : earliest))
   }
 
-  const stream = (request: ChatRequest) =>
+  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
     Stream.suspend(() => {
       const errors: Array<LlmError.LlmError> = []
+      const failedOver = Context.add(context, AttemptInfo, failoverInfo)
       const attempt = (index: number): Stream.Stream<StreamEvent, LlmError.LlmError> => {
         let emitted = false
-        const source = candidates[index].service.stream(requestFor(request, index))
-        return (index === 0 ? source : Stream.provideService(source, AttemptInfo, failoverInfo)).pipe(
-          Stream.mapChunks((chunk) => {
-            if (chunk.length > 0) emitted = true
-            return chunk
-          }),
-          Stream.catchAll((error) => {
-            if (emitted || index + 1 >= candidates.length || !when(error)) return Stream.fail(lastFailure(errors, error))
-            errors.push(error)
-            return attempt(index + 1)
-          })
-        )
+        const service = candidates[index].service
+        return observe(service.capabilities.policyAware === true, index === 0 ? context : failedOver, () => (emitted = true), (attemptContext) =>
+          LanguageModel.streamIn(service, requestFor(request, index), attemptContext)).pipe(
+            Stream.catchAll((error) => {
+              if (emitted || index + 1 >= candidates.length || !when(error)) return Stream.fail(lastFailure(errors, error))
+              errors.push(error)
+              return attempt(index + 1)
+            })
+          )
       }
       return attempt(0)
     })
@@ -135,5 +134,10 @@ export const failover = (routes: ReadonlyArray<Route>, options: FailoverOptions 
       return attempt(0)
     })
 
-  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, stream, complete })
+  return LanguageModel.make({
+    provider: self.provider,
+    capabilities: combinedCapabilities(self, candidates.map((c) => c.service)),
+    streamIn,
+    complete
+  })
 }

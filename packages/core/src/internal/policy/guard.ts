@@ -56,25 +56,24 @@ export const guard = (options: GuardOptions = {}): StreamPolicy => {
     return undefined
   }
   return streamPolicy(
-    (self, site) =>
-      stage(self, () => {
+    (inner, site, context) =>
+      stage(inner(context), () => {
         const acc = new Accumulator()
         let finished = false
         const afterFinish = (chunk: Chunk.Chunk<StreamEvent>): ChunkResult => {
-          let i = 0
-          for (const event of chunk) {
+          const events = Chunk.toReadonlyArray(chunk)
+          for (let i = 0; i < events.length; i++) {
+            const event = events[i]
             if (finished && strictEnd && event._tag !== "Usage" && event._tag !== "Finish") {
-              const emit = Chunk.take(chunk, i)
               const error = new LlmError.DecodeError({
                 ...site,
                 reason: `a ${event._tag} arrived after the finish reason`,
                 partial: acc.snapshot()
               })
-              return { emit, error }
+              return { emit: Chunk.take(chunk, i), error }
             }
             acc.add(event)
             if (event._tag === "Finish") finished = true
-            i++
           }
           return pass(chunk)
         }

@@ -4,6 +4,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,7 +16,7 @@ import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
 import { isToken, type StreamEvent } from "../../StreamEvent.js"
-import { AttemptInfo, type Middleware } from "./core.js"
+import { AttemptInfo, combinedCapabilities, type Middleware, Progress } from "./core.js"
 import type { Route } from "./failover.js"
 
 /**
@@ -35,25 +36,34 @@ interface Started {
   readonly head: ReadonlyArray<Chunk.Chunk<StreamEvent>>
   readonly pull: Effect.Effect<Chunk.Chunk<StreamEvent>, Option.Option<LlmError.LlmError>>
   readonly scope: Scope.CloseableScope
+  /** Called once it won: from then on its events count as handed on (`Progress`). */
+  readonly win: () => void
+}
+
+/** A candidate's stream, and what to call when it wins. */
+interface Candidate {
+  readonly stream: Stream.Stream<StreamEvent, LlmError.LlmError>
+  readonly win: (head: ReadonlyArray<Chunk.Chunk<StreamEvent>>) => void
 }
 
 /** Starts a stream in its own scope and pulls until its first token (or its end); the scope closes if it loses or fails. */
-const start = (stream: Stream.Stream<StreamEvent, LlmError.LlmError>): Effect.Effect<Started, LlmError.LlmError> =>
+const start = (candidate: Candidate): Effect.Effect<Started, LlmError.LlmError> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const run = Effect.gen(function*() {
-        const pull = yield* Scope.extend(Stream.toPull(stream), scope)
+        const pull = yield* Scope.extend(Stream.toPull(candidate.stream), scope)
         const head: Array<Chunk.Chunk<StreamEvent>> = []
+        const win = () => candidate.win(head)
         while (true) {
           const next = yield* Effect.either(pull)
           if (next._tag === "Left") {
             if (Option.isSome(next.left)) return yield* Effect.fail(next.left.value)
             // Ended without a token: it still answered (the guard inside decides whether that is a failure).
-            return { head, pull: Effect.fail(Option.none()), scope }
+            return { head, pull: Effect.fail(Option.none()), scope, win }
           }
           head.push(next.right)
-          if (Chunk.some(next.right, isToken)) return { head, pull, scope }
+          if (Chunk.some(next.right, isToken)) return { head, pull, scope, win }
         }
       })
       return yield* restore(run).pipe(Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))))
@@ -75,25 +85,42 @@ export const hedge = (options: HedgeOptions): Middleware => (self) => {
     service: route.service ?? self,
     model: route.model
   }))
-  const streamOf = (request: ChatRequest, index: number): Stream.Stream<StreamEvent, LlmError.LlmError> => {
+  const streamOf = (request: ChatRequest, index: number, context: Context.Context<never>): Candidate => {
     const model = candidates[index].model
-    const source = candidates[index].service.stream(model === undefined ? request : { ...request, model })
-    return index === 0 ? source : Stream.provideService(source, AttemptInfo, hedgeInfo)
+    const attemptContext = index === 0 ? context : Context.add(context, AttemptInfo, hedgeInfo)
+    const outer = Context.getOption(attemptContext, Progress)
+    const service = candidates[index].service
+    const routed = model === undefined ? request : { ...request, model }
+    if (Option.isNone(outer)) return { stream: LanguageModel.streamIn(service, routed, attemptContext), win: () => {} }
+    // A candidate's events reach the caller only if it wins: until then they are not reported on.
+    let won = false
+    const gated = Context.add(attemptContext, Progress, {
+      onEvents: (events) => {
+        if (won) outer.value.onEvents(events)
+      }
+    })
+    return {
+      stream: LanguageModel.streamIn(service, routed, gated),
+      win: (head) => {
+        won = true
+        for (const chunk of head) outer.value.onEvents(Chunk.toReadonlyArray(chunk))
+      }
+    }
   }
-  const raceFrom = (request: ChatRequest, index: number): Effect.Effect<Started, LlmError.LlmError> => {
-    const current = start(streamOf(request, index))
+  const raceFrom = (request: ChatRequest, index: number, context: Context.Context<never>): Effect.Effect<Started, LlmError.LlmError> => {
+    const current = start(streamOf(request, index, context))
     if (index + 1 >= candidates.length) return current
     return Effect.gen(function*() {
       const failed = yield* Deferred.make<void>()
       const first = Effect.tapError(current, () => Deferred.succeed(failed, undefined))
-      const next = Effect.zipRight(Effect.raceFirst(Effect.sleep(after), Deferred.await(failed)), raceFrom(request, index + 1))
+      const next = Effect.zipRight(Effect.raceFirst(Effect.sleep(after), Deferred.await(failed)), raceFrom(request, index + 1, context))
       return yield* Effect.race(first, next)
     })
   }
-  const stream = (request: ChatRequest) =>
+  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
     Stream.unwrapScoped(
       Effect.gen(function*() {
-        const winner = yield* raceFrom(request, 0).pipe(
+        const winner = yield* raceFrom(request, 0, context).pipe(
           // When every route failed, report the last failure rather than the whole cause tree.
           Effect.catchAllCause((cause) => {
             const failures = Chunk.toReadonlyArray(Cause.failures(cause))
@@ -101,11 +128,17 @@ export const hedge = (options: HedgeOptions): Middleware => (self) => {
           })
         )
         yield* Effect.addFinalizer((exit) => Scope.close(winner.scope, exit))
+        winner.win()
         return Stream.fromIterable(winner.head).pipe(
           Stream.flattenChunks,
           Stream.concat(Stream.repeatEffectChunkOption(winner.pull))
         )
       })
     )
-  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, stream, complete: self.complete })
+  return LanguageModel.make({
+    provider: self.provider,
+    capabilities: combinedCapabilities(self, candidates.map((c) => c.service)),
+    streamIn,
+    complete: self.complete
+  })
 }

@@ -4,8 +4,9 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -17,18 +18,17 @@ import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import { hasProperty } from "effect/Predicate"
 import * as Stream from "effect/Stream"
-import type * as Tracer from "effect/Tracer"
+import * as Tracer from "effect/Tracer"
 import type { Completion, Usage } from "../../Completion.js"
 import { usageFromEvent } from "../../Completion.js"
+import * as LanguageModel from "../../LanguageModel.js"
 import type { LlmError } from "../../LlmError.js"
 import type { FinishReason, StreamEvent } from "../../StreamEvent.js"
-import { isToken } from "../../StreamEvent.js"
 import { type Attempt, AttemptInfo, Attempts, type Site, streamPolicy, type StreamPolicy } from "./core.js"
 import {
   type BufferedVerdict,
   type BufferedWarning,
   BufferedReports,
-  charsOf,
   checkBuffered,
   defaultCriterion,
   nowMs
@@ -114,25 +114,40 @@ export const instruments = {
   bufferedStreams: Metric.counter("sluice_buffered_streams_total", { description: "streams that looked buffered", incremental: true })
 }
 
-/** Inter-token gaps of one stream, in a growable typed array (8 bytes per token, sorted once at the end). */
+/**
+ * Inter-token gaps of one stream. Deltas that arrive together (most of them, on a fast stream) have a gap
+ * of 0 and are only counted; the others go in a growable typed array (8 bytes each, sorted once at the end).
+ */
 class Gaps {
   private values = new Float64Array(64)
-  length = 0
+  private count = 0
+  zeros = 0
+  get length(): number {
+    return this.zeros + this.count
+  }
   push(gap: number): void {
-    if (this.length === this.values.length) {
+    if (gap === 0) {
+      this.zeros++
+      return
+    }
+    if (this.count === this.values.length) {
       const grown = new Float64Array(this.values.length * 2)
       grown.set(this.values)
       this.values = grown
     }
-    this.values[this.length++] = gap
+    this.values[this.count++] = gap
   }
+  /** The non-zero gaps, sorted. */
   sorted(): Float64Array {
-    return this.values.slice(0, this.length).sort()
+    return this.values.slice(0, this.count).sort()
   }
 }
 
-/** Nearest-rank percentile of a sorted, non-empty array. */
-const percentile = (sorted: Float64Array, p: number): number => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]
+/** Nearest-rank percentile of the gaps: `zeros` zeros followed by the sorted non-zero ones (not both empty). */
+const percentile = (zeros: number, sorted: Float64Array, p: number): number => {
+  const rank = Math.max(0, Math.ceil(p * (zeros + sorted.length)) - 1)
+  return rank < zeros ? 0 : sorted[rank - zeros]
+}
 
 const round = (n: number): number => Math.round(n * 1000) / 1000
 
@@ -222,9 +237,15 @@ class Request {
     const durationMs = endMs - this.startMs
     const ttftMs = figures.firstTokenMs === undefined ? null : figures.firstTokenMs - this.startMs
     let interTokenMs: Summary["interTokenMs"] = null
-    const sorted = figures.gaps === undefined || figures.gaps.length === 0 ? undefined : figures.gaps.sorted()
+    const gaps = figures.gaps
+    const sorted = gaps === undefined || gaps.length === 0 ? undefined : gaps.sorted()
+    const zeros = gaps === undefined ? 0 : gaps.zeros
     if (sorted !== undefined) {
-      interTokenMs = { p50: percentile(sorted, 0.5), p90: percentile(sorted, 0.9), max: sorted[sorted.length - 1] }
+      interTokenMs = {
+        p50: percentile(zeros, sorted, 0.5),
+        p90: percentile(zeros, sorted, 0.9),
+        max: sorted.length === 0 ? 0 : sorted[sorted.length - 1]
+      }
     }
     const estimated = figures.usage === null
     const outputTokens = figures.usage !== null ? figures.usage.outputTokens : this.call === "stream" ? figures.deltas : null
@@ -272,7 +293,7 @@ class Request {
       ...(buffered === undefined ? {} : { buffered })
     }
     this.annotate(summary)
-    this.record(summary, sorted)
+    this.record(summary, zeros, sorted)
     return summary
   }
 
@@ -297,11 +318,12 @@ class Request {
     if (summary.buffered !== undefined) span.attribute("sluice.buffered", true)
   }
 
-  private record(summary: Summary, sorted: Float64Array | undefined): void {
+  private record(summary: Summary, zeros: number, sorted: Float64Array | undefined): void {
     const labels = this.labels
     if (summary.ttftMs !== null) instruments.timeToFirstToken.unsafeUpdate(summary.ttftMs, labels)
+    // One histogram update per gap, with the same labels array (its hook is cached by identity).
+    for (let i = 0; i < zeros; i++) instruments.interToken.unsafeUpdate(0, labels)
     if (sorted !== undefined) {
-      // One histogram update per gap, with the same labels array (its hook is cached by identity).
       for (let i = 0; i < sorted.length; i++) instruments.interToken.unsafeUpdate(sorted[i], labels)
     }
     instruments.duration.unsafeUpdate(summary.durationMs, labels)
@@ -322,13 +344,12 @@ class Request {
   }
 }
 
-const startRequest = (site: Site, call: Summary["call"]) =>
+const startRequest = (site: Site, call: Summary["call"], context: Context.Context<never>, span: Option.Option<Tracer.Span>) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
-    const outer = yield* Effect.serviceOption(Attempts)
-    const info = yield* Effect.serviceOption(AttemptInfo)
+    const outer = Context.getOption(context, Attempts)
+    const info = Context.getOption(context, AttemptInfo)
     const fiberLabels = yield* FiberRef.get(FiberRef.currentMetricLabels)
-    const span = yield* Effect.option(Effect.currentSpan)
     const labels = [...fiberLabels, MetricLabel.make("provider", site.provider), MetricLabel.make("model", site.model)]
     return new Request(site, call, clock, outer, info, labels, span)
   })
@@ -339,11 +360,20 @@ const spanOptions = (site: Site): Tracer.SpanOptions => ({
 })
 
 const measureStream = <R>(
-  self: Stream.Stream<StreamEvent, LlmError, R>,
+  inner: (context: Context.Context<never>) => Stream.Stream<StreamEvent, LlmError, R>,
   site: Site,
+  context: Context.Context<never>,
   onSummary: MetricsOptions["onSummary"]
 ): Stream.Stream<StreamEvent, LlmError, R> =>
-  Stream.unwrap(Effect.map(startRequest(site, "stream"), (request) => {
+  LanguageModel.unwrap(Effect.gen(function*() {
+    // The span is made and ended here and handed to what is inside through its context: `Stream.withSpan`
+    // would provide it on every read.
+    const parent = Context.getOption(context, Tracer.ParentSpan)
+    const span = yield* Effect.makeSpan("sluice.stream", {
+      ...spanOptions(site),
+      ...(Option.isSome(parent) ? { parent: parent.value } : {})
+    })
+    const request = yield* startRequest(site, "stream", context, Option.some(span))
     const clock = request.clock
     let firstTokenMs: number | undefined
     let lastTokenMs = request.startMs
@@ -354,47 +384,66 @@ const measureStream = <R>(
     let usage: Usage | null = null
     let finishReason: FinishReason | null = null
     let completed = false
-    const observed = self.pipe(
-      Stream.provideService(Attempts, request.collector),
-      Stream.provideService(BufferedReports, request.reports),
-      Stream.mapChunks((chunk) => {
-        let now: number | undefined
-        events += chunk.length
-        for (const event of chunk) {
-          if (isToken(event)) {
-            if (now === undefined) now = nowMs(clock)
-            if (firstTokenMs === undefined) {
-              firstTokenMs = now
-            } else {
-              if (gaps === undefined) gaps = new Gaps()
-              gaps.push(now - lastTokenMs)
-            }
-            lastTokenMs = now
-            chars += charsOf(event)
-            deltas++
-          } else if (event._tag === "Usage") {
-            usage = usageFromEvent(event)
-          } else if (event._tag === "Finish") {
-            finishReason = event.reason
-          }
-        }
-        return chunk
-      })
+    const services = Context.add(
+      Context.add(Context.add(context, Attempts, request.collector), BufferedReports, request.reports),
+      Tracer.ParentSpan,
+      span
     )
+    const observed = Stream.mapChunks(inner(services), (chunk) => {
+      const batch = Chunk.toReadonlyArray(chunk)
+      events += batch.length
+      let now: number | undefined
+      for (let i = 0; i < batch.length; i++) {
+        const event = batch[i]
+        switch (event._tag) {
+          case "TextDelta":
+          case "ReasoningDelta":
+          case "ToolCallDelta": {
+            if (now === undefined) {
+              now = nowMs(clock)
+              if (firstTokenMs === undefined) {
+                firstTokenMs = now
+              } else {
+                if (gaps === undefined) gaps = new Gaps()
+                gaps.push(now - lastTokenMs)
+              }
+              lastTokenMs = now
+            } else {
+              // Deltas that arrived together: a gap of 0.
+              if (gaps === undefined) gaps = new Gaps()
+              gaps.zeros++
+            }
+            chars += event._tag === "ToolCallDelta" ? event.argumentsDelta.length : event.text.length
+            deltas++
+            break
+          }
+          case "Usage":
+            usage = usageFromEvent(event)
+            break
+          case "Finish":
+            finishReason = event.reason
+            break
+        }
+      }
+      return chunk
+    })
     return Stream.concat(observed, Stream.execute(Effect.sync(() => (completed = true)))).pipe(
       Stream.ensuringWith((exit) => {
         const summary = request.finish({ exit, completed, firstTokenMs, lastTokenMs, gaps, chars, deltas, events, usage, finishReason })
+        span.end(clock.unsafeCurrentTimeNanos(), exit)
         return onSummary === undefined ? Effect.void : onSummary(summary)
       })
     )
-  })).pipe(Stream.withSpan("sluice.stream", spanOptions(site)))
+  }))
 
 const measureComplete = (
   self: Effect.Effect<Completion, LlmError>,
   site: Site,
   onSummary: MetricsOptions["onSummary"]
 ): Effect.Effect<Completion, LlmError> =>
-  Effect.flatMap(startRequest(site, "complete"), (request) =>
+  Effect.flatMap(
+    Effect.flatMap(Effect.context<never>(), (context) => Effect.flatMap(Effect.option(Effect.currentSpan), (span) => startRequest(site, "complete", context, span))),
+    (request) =>
     self.pipe(
       Effect.provideService(Attempts, request.collector),
       Effect.onExit((exit) => {
@@ -431,7 +480,7 @@ export const metrics = (options: MetricsOptions = {}): StreamPolicy => {
       model: options.model ?? site.model
     }
   return streamPolicy(
-    (self, site) => measureStream(self, siteOf(site), options.onSummary),
+    (inner, site, context) => measureStream(inner, siteOf(site), context, options.onSummary),
     (self, site) => measureComplete(self, siteOf(site), options.onSummary)
   )
 }

@@ -2,8 +2,10 @@
  * Retrying a request on retryable failures, driven by an Effect `Schedule`.
  * @internal
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
@@ -13,7 +15,7 @@ import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import { AttemptInfo, Deadline, type Middleware } from "./core.js"
+import { abortableSleep, AttemptInfo, Deadline, type Middleware, observe } from "./core.js"
 
 /**
  * Options of `retry`.
@@ -65,8 +67,11 @@ class Retrier {
   private readonly steppers = new Map<string, Stepper>()
   constructor(private readonly options: RetryOptions) {}
 
-  /** Waits before the next attempt and returns true, or returns false when the error must stand. */
-  shouldRetry(error: LlmError.LlmError): Effect.Effect<boolean> {
+  /**
+   * Waits before the next attempt and returns true, or returns false when the error must stand. A stream
+   * passes its context (the deadline, the aborts); `complete` reads the fiber's.
+   */
+  shouldRetry(error: LlmError.LlmError, context?: Context.Context<never>): Effect.Effect<boolean> {
     return Effect.gen(this, function*() {
       const retryable = this.options.while ?? LlmError.isRetryable
       if (!retryable(error) || this.attempts >= (this.options.maxAttempts ?? 4)) return false
@@ -83,10 +88,12 @@ class Retrier {
       const wait = error._tag === "RateLimited" && error.retryAfter !== undefined
         ? Math.max(delay.value, Duration.toMillis(error.retryAfter))
         : delay.value
-      const deadline = yield* Effect.serviceOption(Deadline)
+      const services = context ?? (yield* Effect.context<never>())
+      const deadline = Context.getOption(services, Deadline)
       // A wait that ends past the total deadline cannot lead to an answer in time: fail now.
       if (Option.isSome(deadline) && now + wait >= deadline.value.at) return false
-      if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+      // A deadline that passes during the wait ends it, and the error stands (the timeout reports it).
+      if (wait > 0 && Either.isLeft(yield* Effect.either(abortableSleep(services, Duration.millis(wait))))) return false
       this.attempts++
       return true
     })
@@ -102,23 +109,21 @@ const retryInfo = { kind: "retry" } as const
  * @category policies
  */
 export const retry = (options: RetryOptions = {}): Middleware => (self) => {
-  const stream = (request: ChatRequest) =>
+  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
     Stream.suspend(() => {
       const retrier = new Retrier(options)
+      const retried = Context.add(context, AttemptInfo, retryInfo)
+      const aware = self.capabilities.policyAware === true
       const attempt = (first: boolean): Stream.Stream<StreamEvent, LlmError.LlmError> => {
         let emitted = false
-        const source = first ? self.stream(request) : Stream.provideService(self.stream(request), AttemptInfo, retryInfo)
-        return source.pipe(
-          Stream.mapChunks((chunk) => {
-            if (chunk.length > 0) emitted = true
-            return chunk
-          }),
-          Stream.catchAll((error) =>
-            emitted && options.afterOutput !== true
-              ? Stream.fail(error)
-              : Stream.unwrap(Effect.map(retrier.shouldRetry(error), (again) => (again ? attempt(false) : Stream.fail(error))))
+        return observe(aware, first ? context : retried, () => (emitted = true), (attemptContext) =>
+          LanguageModel.streamIn(self, request, attemptContext)).pipe(
+            Stream.catchAll((error) =>
+              emitted && options.afterOutput !== true
+                ? Stream.fail(error)
+                : LanguageModel.unwrap(Effect.map(retrier.shouldRetry(error, context), (again) => (again ? attempt(false) : Stream.fail(error))))
+            )
           )
-        )
       }
       return attempt(true)
     })
@@ -131,5 +136,5 @@ export const retry = (options: RetryOptions = {}): Middleware => (self) => {
         )
       return attempt(true)
     })
-  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, stream, complete })
+  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamIn, complete })
 }

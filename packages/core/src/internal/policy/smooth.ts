@@ -5,14 +5,16 @@
 import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { Accumulator } from "../../Completion.js"
+import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import { streamPolicy, type StreamPolicy } from "./core.js"
+import { abortableSleep, streamPolicy, type StreamPolicy } from "./core.js"
 
 /**
  * Options of `smooth`.
@@ -268,22 +270,33 @@ const smoothStage = <R>(
 
 const isText = (event: StreamEvent): boolean => event._tag === "TextDelta" || event._tag === "ReasoningDelta"
 
-/** Spaces text events at least `delayMs` apart; other events pass at once. */
+/** Spaces text events at least `delayMs` apart; other events pass at once. A pause ends when a deadline's `Abort` fires. */
 const pace = <R>(
   self: Stream.Stream<StreamEvent, LlmError.LlmError, R>,
-  delayMs: number
+  delayMs: number,
+  context: Context.Context<never>
 ): Stream.Stream<StreamEvent, LlmError.LlmError, R> =>
-  Stream.unwrap(Effect.map(Effect.clock, (clock) => {
+  LanguageModel.unwrap(Effect.map(Effect.clock, (clock) => {
     let lastAt: number | undefined
+    // What passed, for the partial of a failure in a pause.
+    const passed = new Accumulator()
     const stamp = (event: StreamEvent) =>
       Effect.sync(() => {
         lastAt = clock.unsafeCurrentTimeMillis()
+        passed.add(event)
         return event
       })
     return Stream.mapEffect(self, (event) => {
-      if (!isText(event)) return Effect.succeed(event)
+      if (!isText(event)) {
+        passed.add(event)
+        return Effect.succeed(event)
+      }
       const wait = lastAt === undefined ? 0 : lastAt + delayMs - clock.unsafeCurrentTimeMillis()
-      return wait > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(wait)), stamp(event)) : stamp(event)
+      if (wait <= 0) return stamp(event)
+      return abortableSleep(context, Duration.millis(wait)).pipe(
+        Effect.mapError((error) => (passed.events === 0 ? error : LlmError.replacePartial(error, passed.snapshot()))),
+        Effect.zipRight(stamp(event))
+      )
     })
   }))
 
@@ -299,8 +312,8 @@ export const smooth = (options: SmoothOptions): StreamPolicy => {
   const delayMs = options.delay === undefined ? 0 : Duration.toMillis(Duration.decode(options.delay))
   // A RegExp is compiled once here; "word" gets its own segmenter per policy.
   const cut = cutterFor(options.chunking)
-  return streamPolicy((self) => {
-    const smoothed = smoothStage(self, cut)
-    return delayMs > 0 ? pace(smoothed, delayMs) : smoothed
+  return streamPolicy((inner, _site, context) => {
+    const smoothed = smoothStage(inner(context), cut)
+    return delayMs > 0 ? pace(smoothed, delayMs, context) : smoothed
   })
 }

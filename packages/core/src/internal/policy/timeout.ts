@@ -2,14 +2,19 @@
  * Deadlines for the first token, between events and overall.
  * @internal
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Accumulator } from "../../Completion.js"
+import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
-import { isToken } from "../../StreamEvent.js"
-import { ConnectTimeout, Deadline, type Site, streamPolicy, type StreamPolicy } from "./core.js"
+import { isToken, type StreamEvent } from "../../StreamEvent.js"
+import { Abort, ConnectTimeout, Deadline, listen, type Site, streamPolicy, type StreamPolicy } from "./core.js"
 
 /**
  * Options of `timeout`; each bound is optional.
@@ -30,8 +35,35 @@ export interface TimeoutOptions {
 const millis = (input: Duration.DurationInput | undefined): number | undefined =>
   input === undefined ? undefined : Duration.toMillis(Duration.decode(input))
 
+/** The waits registered with one timeout, aborted together when its deadline passes (and by any timeout outside it). */
+class Waits implements Context.Tag.Service<Abort> {
+  private readonly entries = new Set<(reason: LlmError.LlmError) => Effect.Effect<void>>()
+  /** The failure the deadline gave, once it passed. */
+  fired: LlmError.LlmError | undefined
+  constructor(private readonly outer: Option.Option<Context.Tag.Service<Abort>>) {}
+
+  readonly register = (abort: (reason: LlmError.LlmError) => Effect.Effect<void>): Effect.Effect<void, never, Scope.Scope> => {
+    // One entry per registration, so the same function registered twice is removed twice.
+    const entry = (reason: LlmError.LlmError) => abort(reason)
+    const added = Effect.acquireRelease(Effect.sync(() => this.entries.add(entry)), () => Effect.sync(() => this.entries.delete(entry)))
+    return Effect.zipRight(
+      Option.isNone(this.outer) ? added : Effect.zipRight(added, this.outer.value.register(abort)),
+      Effect.suspend(() => (this.fired === undefined ? Effect.void : abort(this.fired)))
+    )
+  }
+
+  fire(reason: LlmError.LlmError): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.fired = reason
+      return Effect.forEach([...this.entries], (abort) => abort(reason), { discard: true })
+    })
+  }
+}
+
 /**
- * Fails a stream with `Timeout{phase}` when a deadline passes, interrupting (and so aborting) the request.
+ * Fails a stream with `Timeout{phase}` when a deadline passes, aborting the request. Over a Sluice service
+ * the deadline aborts the wait in flight directly (one watchdog fiber per stream, nothing per read); over a
+ * bare stream or a service of your own it interrupts the stream.
  * Applied to a service, `firstToken` and `idle` bound each attempt made through it; `total` also bounds `complete`.
  * @since 0.1.0
  * @category policies
@@ -41,27 +73,21 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
   const idleMs = millis(options.idle)
   const totalMs = millis(options.total)
   const connect = options.connect === undefined ? undefined : { after: Duration.decode(options.connect) }
-  const error = (site: Site, phase: LlmError.TimeoutPhase, ms: number, acc: Accumulator) =>
-    new LlmError.Timeout({
-      ...site,
-      phase,
-      after: Duration.millis(ms),
-      ...(acc.events === 0 ? {} : { partial: acc.snapshot() })
-    })
+  const error = (site: Site, phase: LlmError.TimeoutPhase, ms: number) =>
+    new LlmError.Timeout({ ...site, phase, after: Duration.millis(ms) })
   return streamPolicy(
-    (self, site) =>
-      Stream.unwrap(
+    (inner, site, context, aware) =>
+      LanguageModel.unwrap(
         Effect.gen(function*() {
           const clock = yield* Effect.clock
           const start = clock.unsafeCurrentTimeMillis()
-          const outer = yield* Effect.serviceOption(Deadline)
+          const outer = Context.getOption(context, Deadline)
           const totalAt = totalMs === undefined ? undefined : start + totalMs
-          const acc = new Accumulator()
           let last = start
           let gotToken = false
           // One watchdog per stream, not a timer per event: events only move `last`; the watchdog
-          // sleeps until the nearest deadline and looks again.
-          const watchdog: Effect.Effect<never, LlmError.LlmError> = Effect.suspend(() => {
+          // sleeps until the nearest deadline, looks again, and gives the failure once one passed.
+          const watchdog: Effect.Effect<LlmError.LlmError> = Effect.suspend(() => {
             const now = clock.unsafeCurrentTimeMillis()
             let due = Number.POSITIVE_INFINITY
             let phase: LlmError.TimeoutPhase = "total"
@@ -80,29 +106,59 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
               phase = "idle"
               bound = idleMs
             }
-            if (now >= due) return Effect.fail(error(site, phase, bound, acc))
+            if (now >= due) return Effect.succeed(error(site, phase, bound))
             // Before the first token the idle bound is not yet in force, but the first token may come
             // at any moment: look again every `idle` so a stall right after it is caught in time.
             const wake = !gotToken && idleMs !== undefined ? Math.min(due, now + idleMs) : due
             if (wake === Number.POSITIVE_INFINITY) return Effect.never
             return Effect.flatMap(Effect.sleep(Duration.millis(wake - now)), () => watchdog)
           })
-          const watched = self.pipe(
-            Stream.mapChunks((chunk) => {
-              last = clock.unsafeCurrentTimeMillis()
-              for (const event of chunk) {
-                if (!gotToken && isToken(event)) gotToken = true
-                acc.add(event)
+          const track = (events: ReadonlyArray<StreamEvent>): void => {
+            last = clock.unsafeCurrentTimeMillis()
+            if (!gotToken) {
+              for (let i = 0; i < events.length; i++) {
+                if (isToken(events[i])) {
+                  gotToken = true
+                  break
+                }
               }
-              return chunk
-            }),
-            Stream.interruptWhen(watchdog)
-          )
-          const bounded = connect === undefined ? watched : Stream.provideService(watched, ConnectTimeout, connect)
-          if (totalAt === undefined) return bounded
+            }
+          }
+          let services = connect === undefined ? context : Context.add(context, ConnectTimeout, connect)
           // Policies inside (retry) see the deadline and do not wait past it.
-          const at = Option.isSome(outer) ? Math.min(outer.value.at, totalAt) : totalAt
-          return Stream.provideService(bounded, Deadline, { at })
+          if (totalAt !== undefined) {
+            services = Context.add(services, Deadline, { at: Option.isSome(outer) ? Math.min(outer.value.at, totalAt) : totalAt })
+          }
+          if (!aware) {
+            // Nothing inside promises to end its waits on an abort: race every read with the watchdog.
+            const acc = new Accumulator()
+            return inner(services).pipe(
+              Stream.mapChunks((chunk) => {
+                const events = Chunk.toReadonlyArray(chunk)
+                if (events.length > 0) track(events)
+                for (let i = 0; i < events.length; i++) acc.add(events[i])
+                return chunk
+              }),
+              Stream.interruptWhen(Effect.flatMap(watchdog, (timedOut) =>
+                Effect.fail(acc.events === 0 ? timedOut : LlmError.replacePartial(timedOut, acc.snapshot()))))
+            )
+          }
+          // Every wait inside registers with `waits`: the watchdog aborts them, and the failure that
+          // follows (a request aborted mid-read, with what it had received) becomes the timeout. Events
+          // are reported through `Progress`: nothing is added per read. A total bound alone needs neither.
+          const waits = new Waits(Context.getOption(context, Abort))
+          const fiber = yield* Effect.fork(Effect.flatMap(watchdog, (timedOut) => waits.fire(timedOut)))
+          const watching = firstTokenMs !== undefined || idleMs !== undefined
+          return inner(Context.add(watching ? listen(services, track) : services, Abort, waits)).pipe(
+            Stream.mapError((failure) =>
+              waits.fired === undefined
+                ? failure
+                : failure.partial === undefined
+                ? waits.fired
+                : LlmError.replacePartial(waits.fired, failure.partial)
+            ),
+            Stream.ensuring(Fiber.interrupt(fiber))
+          )
         })
       ),
     (self, site) => {
@@ -118,7 +174,7 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
             Effect.provideService(Deadline, { at }),
             Effect.timeoutFail({
               duration: Duration.millis(totalMs),
-              onTimeout: () => error(site, "total", totalMs, new Accumulator())
+              onTimeout: () => error(site, "total", totalMs)
             })
           )
         })
