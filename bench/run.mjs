@@ -486,10 +486,13 @@ const policyRuns = async (shape) => {
       cpuRuns: cpu[variant].map((t) => +t.toFixed(1))
     }
   }
+  // The overhead is the median of the paired ratios (each run over the bare run of the same round and
+  // process): the machine's drift between rounds cancels, which a ratio of two medians does not do.
+  const pairedPercent = (xs, bare) => +((median(xs.map((x, i) => x / bare[i])) - 1) * 100).toFixed(1)
   for (const [variant, row] of Object.entries(rows)) {
-    if (variant === "bare" || rows.bare === undefined) continue
-    row.overheadPercent = +((row.ms / rows.bare.ms - 1) * 100).toFixed(1)
-    row.cpuOverheadPercent = +((row.cpuMs / rows.bare.cpuMs - 1) * 100).toFixed(1)
+    if (variant === "bare" || rows.bare === undefined || row.runs.length !== rows.bare.runs.length) continue
+    row.overheadPercent = pairedPercent(row.runs, rows.bare.runs)
+    row.cpuOverheadPercent = pairedPercent(row.cpuRuns, rows.bare.cpuRuns)
   }
   for (const [variant, row] of Object.entries(rows)) log(`  ${variant.padEnd(16)} ${row.ms} ms, CPU ${row.cpuMs} ms`)
   return { rows, applied }
@@ -627,7 +630,7 @@ if (results.concurrency !== undefined) {
 if (results.policies !== undefined) {
   const p = results.policies
   const percent = (value) => (value === undefined ? "—" : `${value >= 0 ? "+" : ""}${fmt(value, 1)}%`)
-  lines.push(`Policy stack: ${(p.applied ?? []).join(" + ")} vs the bare adapter, and each part alone (median of ${p.runsPerProcess} runs in each of ${p.processes} processes, variants alternating)`)
+  lines.push(`Policy stack: ${(p.applied ?? []).join(" + ")} vs the bare adapter, and each part alone (${p.runsPerProcess} rounds in each of ${p.processes} processes, variants alternating; ms: median; overhead: median of the ratios to the bare run of the same round)`)
   lines.push(table(
     ["variant", "bulk ms", "overhead", "CPU overhead", "per event ms", "overhead", "CPU overhead"],
     POLICY_VARIANTS.filter((v) => p.bulk?.[v] !== undefined || p.event?.[v] !== undefined).map((v) => [

@@ -98,8 +98,8 @@ const ms = (start: number, factor: number, count: number) => MetricBoundaries.ex
 export const instruments = {
   /** Time to first token, per streamed request. */
   timeToFirstToken: Metric.histogram("sluice_time_to_first_token_ms", ms(10, 2, 14), "time to the first token (ms)"),
-  /** Every gap between successive token deltas. */
-  interToken: Metric.histogram("sluice_inter_token_ms", ms(1, 2, 14), "gap between successive token deltas (ms)"),
+  /** The gap before each arrival of token deltas (deltas handed over in one read are one arrival). */
+  interToken: Metric.histogram("sluice_inter_token_ms", ms(1, 2, 14), "gap before each arrival of token deltas (ms)"),
   /** Duration of each request. */
   duration: Metric.histogram("sluice_request_duration_ms", ms(10, 2, 16), "duration of the request (ms)"),
   /** Output tokens per second of generation, per request. */
@@ -115,8 +115,9 @@ export const instruments = {
 }
 
 /**
- * Inter-token gaps of one stream. Deltas that arrive together (most of them, on a fast stream) have a gap
- * of 0 and are only counted; the others go in a growable typed array (8 bytes each, sorted once at the end).
+ * Inter-token gaps of one stream: the gap before each arrival of token deltas (the first delta of a read),
+ * in a growable typed array (8 bytes each, sorted once at the end), and a count of the deltas that arrived
+ * with another (a gap of 0; most of them, on a fast stream).
  */
 class Gaps {
   private values = new Float64Array(64)
@@ -126,10 +127,6 @@ class Gaps {
     return this.zeros + this.count
   }
   push(gap: number): void {
-    if (gap === 0) {
-      this.zeros++
-      return
-    }
     if (this.count === this.values.length) {
       const grown = new Float64Array(this.values.length * 2)
       grown.set(this.values)
@@ -137,7 +134,7 @@ class Gaps {
     }
     this.values[this.count++] = gap
   }
-  /** The non-zero gaps, sorted. */
+  /** The gaps before each arrival, sorted. */
   sorted(): Float64Array {
     return this.values.slice(0, this.count).sort()
   }
@@ -293,7 +290,7 @@ class Request {
       ...(buffered === undefined ? {} : { buffered })
     }
     this.annotate(summary)
-    this.record(summary, zeros, sorted)
+    this.record(summary, sorted)
     return summary
   }
 
@@ -318,11 +315,11 @@ class Request {
     if (summary.buffered !== undefined) span.attribute("sluice.buffered", true)
   }
 
-  private record(summary: Summary, zeros: number, sorted: Float64Array | undefined): void {
+  private record(summary: Summary, sorted: Float64Array | undefined): void {
     const labels = this.labels
     if (summary.ttftMs !== null) instruments.timeToFirstToken.unsafeUpdate(summary.ttftMs, labels)
-    // One histogram update per gap, with the same labels array (its hook is cached by identity).
-    for (let i = 0; i < zeros; i++) instruments.interToken.unsafeUpdate(0, labels)
+    // One histogram update per arrival (deltas of one read arrive together), with the same labels array
+    // (its hook is cached by identity); the summary's percentiles count every delta.
     if (sorted !== undefined) {
       for (let i = 0; i < sorted.length; i++) instruments.interToken.unsafeUpdate(sorted[i], labels)
     }
