@@ -8,7 +8,7 @@
 //
 // Environment (for quick runs; the defaults are the published figures):
 //   RUNS=5                   measured runs per client and shape (median reported)
-//   POLICY_RUNS=7            measured runs per variant in each of the two processes of the policy-stack section
+//   POLICY_RUNS=5            measured runs per variant in each of the two processes of the policy-stack section
 //   WARMUP=2                 warm-up runs (10,000-delta answers) per client before measuring
 //   FIRST_TOKEN_REQUESTS=200 first-token latency requests per client (after 20 warm-up requests)
 //   CONCURRENT_STREAMS=1000  simultaneous streams in the concurrency test (1,000 events each)
@@ -35,7 +35,7 @@ const list = (name, fallback) => (process.env[name] ?? fallback).split(",").map(
 
 const RUNS = num("RUNS", 5)
 // The policy stack's overhead is a difference of two noisy timings: more runs, and client CPU time besides wall time.
-const POLICY_RUNS = num("POLICY_RUNS", 7)
+const POLICY_RUNS = num("POLICY_RUNS", 5)
 const WARMUP = num("WARMUP", 2)
 const FIRST_TOKEN_REQUESTS = num("FIRST_TOKEN_REQUESTS", 200)
 const FIRST_TOKEN_WARMUP = 20
