@@ -1,7 +1,7 @@
 // In-memory policy-stack microbenchmark: the cost each policy adds per chunk and per event, without HTTP.
 // A fake service hands out prebuilt chunks of events, one chunk per macrotask (as socket reads arrive);
 // each variant drains the stream. Median of RUNS (after one warm-up) per variant, variants alternating.
-// Run: npm run build && node bench/policies.mjs [variant ...]   (RUNS=7 CHUNKS=2688 PER=37)
+// Run: npm run build && node bench/policies.mjs [variant ...]   (RUNS=7 CHUNKS=2688 PER=37; JSON=1 prints JSON)
 import { ChatRequest, LanguageModel, Policy, StreamEvent } from "@sluice/core"
 import { Chunk, Context, Effect, Option, Stream } from "effect"
 
@@ -73,9 +73,21 @@ for (let r = 0; r <= RUNS; r++) {
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 const bare = times.bare === undefined ? undefined : median(times.bare)
-console.log(`${CHUNKS} chunks x ${PER} events, median of ${RUNS}`)
-for (const name of names) {
+const rows = Object.fromEntries(names.map((name) => {
   const ms = median(times[name])
-  const extra = bare === undefined || name === "bare" ? "" : `  +${(ms - bare).toFixed(1)} ms = ${(((ms - bare) * 1000) / chunks.length).toFixed(2)} µs/chunk`
-  console.log(`${name.padEnd(28)} ${ms.toFixed(1).padStart(8)} ms${extra}`)
+  const extra = bare === undefined || name === "bare" ? {} : {
+    addedMs: +(ms - bare).toFixed(2),
+    addedUsPerChunk: +(((ms - bare) * 1000) / chunks.length).toFixed(2),
+    addedNsPerEvent: +(((ms - bare) * 1e6) / (CHUNKS * PER + 2)).toFixed(1)
+  }
+  return [name, { ms: +ms.toFixed(2), ...extra }]
+}))
+if (process.env.JSON === "1") {
+  console.log(JSON.stringify({ chunks: CHUNKS, eventsPerChunk: PER, runs: RUNS, rows }))
+} else {
+  console.log(`${CHUNKS} chunks x ${PER} events, median of ${RUNS}`)
+  for (const [name, row] of Object.entries(rows)) {
+    const extra = row.addedMs === undefined ? "" : `  +${row.addedMs} ms = ${row.addedUsPerChunk} µs/chunk, ${row.addedNsPerEvent} ns/event`
+    console.log(`${name.padEnd(28)} ${row.ms.toFixed(1).padStart(8)} ms${extra}`)
+  }
 }

@@ -8,7 +8,9 @@
 //
 // Environment (for quick runs; the defaults are the published figures):
 //   RUNS=5                   measured runs per client and shape (median reported)
-//   POLICY_RUNS=5            measured runs per variant in each of the two processes of the policy-stack section
+//   POLICY_RUNS=15           rounds per variant in each of the two processes of the policy-stack section
+//   POLICY_VARIANTS=full     policy variants measured over HTTP against the bare adapter (also: timeouts,
+//                            retry+failover, guard, metrics)
 //   WARMUP=2                 warm-up runs (10,000-delta answers) per client before measuring
 //   FIRST_TOKEN_REQUESTS=200 first-token latency requests per client (after 20 warm-up requests)
 //   CONCURRENT_STREAMS=1000  simultaneous streams in the concurrency test (1,000 events each)
@@ -35,7 +37,7 @@ const list = (name, fallback) => (process.env[name] ?? fallback).split(",").map(
 
 const RUNS = num("RUNS", 5)
 // The policy stack's overhead is a difference of two noisy timings: more runs, and client CPU time besides wall time.
-const POLICY_RUNS = num("POLICY_RUNS", 5)
+const POLICY_RUNS = num("POLICY_RUNS", 15)
 const WARMUP = num("WARMUP", 2)
 const FIRST_TOKEN_REQUESTS = num("FIRST_TOKEN_REQUESTS", 200)
 const FIRST_TOKEN_WARMUP = 20
@@ -440,7 +442,9 @@ if (SECTIONS.has("concurrency")) {
 // the heap and the JIT happened to settle) is as large as the overhead being measured, so every variant is
 // measured in both processes and their runs pooled.
 
-const POLICY_VARIANTS = ["bare", "full", "timeouts", "retry+failover", "guard", "metrics"]
+// The bare adapter and the full stack by default; each part alone with POLICY_VARIANTS (the in-memory
+// breakdown below measures the parts without the machine's noise).
+const POLICY_VARIANTS = ["bare", ...list("POLICY_VARIANTS", "full").filter((v) => v !== "bare")]
 const POLICY_PROCESSES = 2
 
 const policyRuns = async (shape) => {
@@ -502,6 +506,17 @@ if (SECTIONS.has("policies")) {
   const bulk = await policyRuns("bulk")
   const event = await policyRuns("event")
   results.policies = { applied: bulk.applied ?? event.applied, processes: POLICY_PROCESSES, runsPerProcess: POLICY_RUNS, bulk: bulk.rows, event: event.rows }
+  // Each part alone, in memory (bench/policies.mjs), shaped like the HTTP answer: ~355 reads of ~282 events.
+  log("policy stack in memory (bench/policies.mjs)")
+  try {
+    const out = execFileSync(process.execPath, [new URL("policies.mjs", here).pathname], {
+      encoding: "utf8",
+      env: { ...process.env, JSON: "1", CHUNKS: "355", PER: "282", RUNS: "31" }
+    })
+    results.policies.inMemory = JSON.parse(out.trim().split("\n").pop())
+  } catch (e) {
+    fail("policy stack in memory", e)
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -630,7 +645,7 @@ if (results.concurrency !== undefined) {
 if (results.policies !== undefined) {
   const p = results.policies
   const percent = (value) => (value === undefined ? "—" : `${value >= 0 ? "+" : ""}${fmt(value, 1)}%`)
-  lines.push(`Policy stack: ${(p.applied ?? []).join(" + ")} vs the bare adapter, and each part alone (${p.runsPerProcess} rounds in each of ${p.processes} processes, variants alternating; ms: median; overhead: median of the ratios to the bare run of the same round)`)
+  lines.push(`Policy stack: ${(p.applied ?? []).join(" + ")} vs the bare adapter (${p.runsPerProcess} rounds in each of ${p.processes} processes, variants alternating; ms: median; overhead: median of the ratios to the bare run of the same round)`)
   lines.push(table(
     ["variant", "bulk ms", "overhead", "CPU overhead", "per event ms", "overhead", "CPU overhead"],
     POLICY_VARIANTS.filter((v) => p.bulk?.[v] !== undefined || p.event?.[v] !== undefined).map((v) => [
@@ -643,6 +658,12 @@ if (results.policies !== undefined) {
       v === "bare" ? "" : percent(p.event?.[v]?.cpuOverheadPercent)
     ])
   ))
+  const m = p.inMemory
+  if (m !== undefined) {
+    lines.push(`In memory (bench/policies.mjs: ${fmt(m.chunks)} chunks of ${m.eventsPerChunk} events from a policy-aware fake, median of ${m.runs}): ${
+      Object.entries(m.rows).filter(([name]) => name !== "bare").map(([name, r]) => `${name} ${r.addedMs >= 0 ? "+" : "−"}${fmt(Math.abs(r.addedMs), 1)} ms`).join(", ")
+    } over the bare ${fmt(m.rows.bare?.ms, 1)} ms`)
+  }
   lines.push("")
 }
 if (results.cli !== undefined) {
