@@ -19,7 +19,7 @@
 //   CONCURRENCY_CLIENTS=floor,sluice,openai                 clients of the concurrency test
 //   SECTIONS=throughput,formats,first-token,memory,concurrency,policies,cli
 //   SLOW_RUN_MS=15000        a client whose first measured run takes longer than this (20-100x the floor) ...
-//   SLOW_RUNS=3              ... is measured this many times instead of RUNS, and warmed up once (keeps the whole
+//   SLOW_RUNS=2              ... is measured this many times instead of RUNS, and warmed up once (keeps the whole
 //                            bench under ten minutes; the table says so)
 //   CALL_TIMEOUT_MS=300000   a client call that takes longer is recorded as an error
 //   PROFILE=sluice,...       run these clients with --cpu-prof (profiles in bench/results/profiles/)
@@ -45,7 +45,7 @@ const CONCURRENT_STREAMS = num("CONCURRENT_STREAMS", 1000)
 const CONCURRENCY_RUNS = num("CONCURRENCY_RUNS", 3)
 const CALL_TIMEOUT_MS = num("CALL_TIMEOUT_MS", 300_000)
 const SLOW_RUN_MS = num("SLOW_RUN_MS", 15_000)
-const SLOW_RUNS = num("SLOW_RUNS", 3)
+const SLOW_RUNS = num("SLOW_RUNS", 2)
 const PROFILE = new Set(list("PROFILE", ""))
 const CLIENTS = list("CLIENTS", "floor,sluice,openai,aisdk,effectai")
 const CONCURRENCY_CLIENTS = list("CONCURRENCY_CLIENTS", "floor,sluice,openai")
