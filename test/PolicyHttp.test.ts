@@ -165,6 +165,21 @@ layer(TestLayer, { excludeTestServices: true })("Policies over HTTP", (it) => {
       assert.deepStrictEqual(records.map((r) => r.ending), ["client-closed", "complete"])
     }))
 
+  it.effect("timeout inside hedge: the winner's idle bound still holds after the race is decided", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      yield* emulator.reset
+      const stalls = yield* model({ text, faults: [Fault.stall(3)] })
+      const backup = yield* model({ text: "backup answer", firstTokenDelayMs: 5000 })
+      const { error } = yield* consume(
+        stalls.pipe(Policy.timeout({ idle: "300 millis" })).pipe(
+          Policy.hedge({ after: "2 seconds", routes: [{ service: backup.pipe(Policy.timeout({ idle: "300 millis" })) }] })
+        ).stream(request)
+      ).pipe(Effect.timeout("5 seconds"))
+      assert.isTrue(error?._tag === "Timeout" && error.phase === "idle")
+      assert.strictEqual(error?.partial?.text, "Rivers carry water ")
+    }))
+
   it.effect("retry and failover see what reached the caller: a stream cut after its first events is not retried", () =>
     Effect.gen(function*() {
       const m = yield* model({ text, faults: [Fault.truncate(4, { times: 1 })] })

@@ -6,12 +6,10 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Accumulator } from "../../Completion.js"
-import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import { isToken, type StreamEvent } from "../../StreamEvent.js"
 import { Abort, ConnectTimeout, Deadline, listen, type Site, streamPolicy, type StreamPolicy } from "./core.js"
@@ -77,7 +75,9 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
     new LlmError.Timeout({ ...site, phase, after: Duration.millis(ms) })
   return streamPolicy(
     (inner, site, context, aware) =>
-      LanguageModel.unwrap(
+      // Scoped: the watchdog lives as long as the stream, whichever fiber pulls it first (a hedge pulls
+      // a candidate's start in a fiber that ends once the race is decided).
+      Stream.unwrapScoped(
         Effect.gen(function*() {
           const clock = yield* Effect.clock
           const start = clock.unsafeCurrentTimeMillis()
@@ -147,7 +147,7 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
           // follows (a request aborted mid-read, with what it had received) becomes the timeout. Events
           // are reported through `Progress`: nothing is added per read. A total bound alone needs neither.
           const waits = new Waits(Context.getOption(context, Abort))
-          const fiber = yield* Effect.fork(Effect.flatMap(watchdog, (timedOut) => waits.fire(timedOut)))
+          yield* Effect.forkScoped(Effect.flatMap(watchdog, (timedOut) => waits.fire(timedOut)))
           const watching = firstTokenMs !== undefined || idleMs !== undefined
           return inner(Context.add(watching ? listen(services, track) : services, Abort, waits)).pipe(
             Stream.mapError((failure) =>
@@ -156,8 +156,7 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
                 : failure.partial === undefined
                 ? waits.fired
                 : LlmError.replacePartial(waits.fired, failure.partial)
-            ),
-            Stream.ensuring(Fiber.interrupt(fiber))
+            )
           )
         })
       ),
