@@ -1,6 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
-import { ChatRequest, Completion, type LanguageModel, type LlmError, Policy, type StreamEvent } from "@sluice/core"
+import { ChatRequest, Completion, LanguageModel, type LlmError, Policy, type StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { OpenAiCompatible } from "@sluice/providers"
 import { Effect, Either, Fiber, Layer, Schedule, Stream } from "effect"
@@ -178,6 +178,55 @@ layer(TestLayer, { excludeTestServices: true })("Policies over HTTP", (it) => {
       ).pipe(Effect.timeout("5 seconds"))
       assert.isTrue(error?._tag === "Timeout" && error.phase === "idle")
       assert.strictEqual(error?.partial?.text, "Rivers carry water ")
+    }))
+
+  it.effect("timeout under a caller's own Stream.timeout (each pull in a forked fiber): the idle bound still holds", () =>
+    Effect.gen(function*() {
+      const m = yield* model({ text, faults: [Fault.stall(3)] })
+      const { error } = yield* consume(m.pipe(Policy.timeout({ idle: "300 millis" })).stream(request).pipe(Stream.timeout("1 minute"))).pipe(
+        Effect.timeout("5 seconds")
+      )
+      assert.isTrue(error?._tag === "Timeout" && error.phase === "idle")
+    }))
+
+  it.effect("after a deadline passed, retry, continuation and failover start no further attempts", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      for (
+        const [name, wrap, scenario] of [
+          ["retry", (m: LanguageModel.Service) => m.pipe(Policy.retry({ schedule: Schedule.recurs(10), maxAttempts: 10 }), Policy.timeout({ firstToken: "300 millis" })), { text, firstTokenDelayMs: 5000 }],
+          ["continuation", (m: LanguageModel.Service) => m.pipe(Policy.continuation(), Policy.timeout({ idle: "300 millis" })), { text, faults: [Fault.stall(3)] }],
+          ["failover", (m: LanguageModel.Service) => m.pipe(Policy.failover([{ model: "gpt-backup" }], { when: () => true }), Policy.timeout({ firstToken: "300 millis" })), { text, firstTokenDelayMs: 5000 }]
+        ] as const
+      ) {
+        yield* emulator.reset
+        const m = yield* model(scenario, { prefill: true })
+        const { attempts, error } = yield* consume(wrap(m).stream(request))
+        assert.strictEqual(error?._tag, "Timeout", name)
+        assert.deepStrictEqual(attempts.map((a) => [a.kind, a.error?._tag]), [["initial", "Timeout"]], name)
+        const records = yield* emulator.awaitIdle
+        assert.strictEqual(records.length, 1, name)
+      }
+    }))
+
+  it.effect("retry after output: a failure's partial is everything the caller received, over every attempt", () =>
+    Effect.gen(function*() {
+      const m = yield* model({ text, faults: [Fault.truncate(3, { times: 1 }), Fault.stall(3)] })
+      const { error, received } = yield* consume(m.pipe(Policy.retry({ ...fast, afterOutput: true }), Policy.timeout({ idle: "300 millis" })).stream(request))
+      assert.strictEqual(error?._tag, "Timeout")
+      assert.strictEqual(error?.partial?.text, "Rivers carry water Rivers carry water ")
+      assert.strictEqual(error?.partial?.text, Completion.fromEvents(received).text)
+    }))
+
+  it.effect("a copy of a service with its own stream ({ ...service, stream }) is what policies call", () =>
+    Effect.gen(function*() {
+      const m = yield* model({ text })
+      const withoutUsage: LanguageModel.Service = { ...m, stream: (r) => m.stream(r).pipe(Stream.filter((e) => e._tag !== "Usage")) }
+      const usages = (events: ReadonlyArray<StreamEvent.StreamEvent>) => events.filter((e) => e._tag === "Usage").length
+      assert.strictEqual(usages((yield* consume(withoutUsage.stream(request))).received), 0)
+      assert.strictEqual(usages((yield* consume(withoutUsage.pipe(Policy.retry(), Policy.timeout({ idle: "5 seconds" })).stream(request))).received), 0)
+      assert.isFalse(LanguageModel.isPolicyAware(withoutUsage))
+      assert.isTrue(LanguageModel.isPolicyAware(m))
     }))
 
   it.effect("retry and failover see what reached the caller: a stream cut after its first events is not retried", () =>

@@ -97,13 +97,34 @@ export const unwrap = <A, E, R, E2, R2>(effect: Effect.Effect<Stream.Stream<A, E
   Stream.fromChannel(Channel.unwrap(Effect.map(effect, Stream.toChannel)))
 
 /**
- * Streams from a service with an explicit context: through `streamIn` when the service has it, else
+ * Each `streamIn` that `make` was given, with the `stream` it was paired with: a copy of a service whose
+ * `stream` was replaced (`{ ...service, stream }`) keeps the old `streamIn`, which must not bypass the new one.
+ */
+const pairs = new WeakMap<NonNullable<Service["streamIn"]>, Service["stream"]>()
+
+/** The service's `streamIn`, if it still belongs with its `stream`. */
+const ownStreamIn = (service: Service): Service["streamIn"] =>
+  service.streamIn !== undefined && pairs.get(service.streamIn) === service.stream ? service.streamIn : undefined
+
+/**
+ * Streams from a service with an explicit context: through `streamIn` when the service has its own, else
  * `stream` with the context provided.
  * @since 0.1.0
  * @category accessors
  */
-export const streamIn = (service: Service, request: ChatRequest, context: Context.Context<never>): Stream.Stream<StreamEvent, LlmError> =>
-  service.streamIn !== undefined ? service.streamIn(request, context) : Stream.provideSomeContext(service.stream(request), context)
+export const streamIn = (service: Service, request: ChatRequest, context: Context.Context<never>): Stream.Stream<StreamEvent, LlmError> => {
+  const own = ownStreamIn(service)
+  return own !== undefined ? own(request, context) : Stream.provideSomeContext(service.stream(request), context)
+}
+
+/**
+ * True when policies may rely on the service honouring their context (`Capabilities.policyAware`, and
+ * a `streamIn` of its own).
+ * @since 0.1.0
+ * @category accessors
+ */
+export const isPolicyAware = (service: Service): boolean =>
+  service.capabilities.policyAware === true && ownStreamIn(service) !== undefined
 
 /** The parts `make` takes: `stream`, `streamIn` or both. */
 type Parts =
@@ -126,6 +147,7 @@ export const make = (service: Parts): Service => {
     (within === undefined
       ? () => Stream.die(new Error("LanguageModel.make: neither stream nor streamIn was given"))
       : (request: ChatRequest) => unwrap(Effect.map(Effect.context<never>(), (context) => within(request, context))))
+  if (within !== undefined) pairs.set(within, stream)
   return {
     provider: service.provider,
     capabilities: service.capabilities ?? { continuation: "instruction" },

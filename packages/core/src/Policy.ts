@@ -17,7 +17,20 @@
  * @since 0.1.0
  */
 export type { Attempt, Middleware, StreamPolicy } from "./internal/policy/core.js"
-export { Abort, abortableSleep, AttemptInfo, Attempts, ConnectTimeout, Deadline, listen, onAbort, Progress, recordAttempt, recordCall } from "./internal/policy/core.js"
+export {
+  Abort,
+  abortableSleep,
+  AttemptInfo,
+  Attempts,
+  ConnectTimeout,
+  Deadline,
+  deadlinePassed,
+  listen,
+  onAbort,
+  Progress,
+  recordAttempt,
+  recordCall
+} from "./internal/policy/core.js"
 export * from "./internal/policy/continuation.js"
 export * from "./internal/policy/failover.js"
 export * from "./internal/policy/guard.js"

@@ -142,29 +142,32 @@ export const stream = (
     // The client's span goes under the caller's (a `metrics` span passed down in the context).
     const underParent = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Option.isNone(parent) ? effect : Effect.provideService(effect, Tracer.ParentSpan, parent.value)
-    const response = Option.isNone(registry)
-      ? Effect.map(underParent(execute(client, site, request, options.redactHeaders, connect)), decode)
-      : Effect.gen(function*() {
-        // The request lives in a scope of its own: closing it aborts the request, whatever it waits for.
-        const scope = yield* Scope.make()
-        yield* Scope.extend(
-          registry.value.register((reason) =>
-            Effect.suspend(() => {
-              aborted = reason
-              return Scope.close(scope, Exit.void)
-            })
-          ),
-          scope
-        )
-        const response = yield* underParent(execute(HttpClient.withScope(client), site, request, options.redactHeaders, connect)).pipe(
-          Effect.provideService(Scope.Scope, scope),
-          Effect.mapError((error) => aborted ?? error),
-          Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)))
-        )
-        return Stream.ensuring(decode(response), Scope.close(scope, Exit.void))
-      })
-    // Every request is an attempt that request-level policies can count and cost.
-    return Policy.recordAttempt(LanguageModel.unwrap(response), site, context, fold)
+    if (Option.isNone(registry)) {
+      const plain = Effect.map(underParent(execute(client, site, request, options.redactHeaders, connect)), decode)
+      // Every request is an attempt that request-level policies can count and cost.
+      return Policy.recordAttempt(LanguageModel.unwrap(plain), site, context, fold)
+    }
+    const abortable = Effect.gen(function*() {
+      // The request lives in a scope of its own, closed with the stream's (acquired with it, so no
+      // interruption can leave it open) or when the deadline aborts it: closing it aborts the request,
+      // whatever it waits for.
+      const scope = yield* Effect.acquireRelease(Scope.make(), (scope, exit) => Scope.close(scope, exit))
+      yield* Scope.extend(
+        registry.value.register((reason) =>
+          Effect.suspend(() => {
+            aborted = reason
+            return Scope.close(scope, Exit.void)
+          })
+        ),
+        scope
+      )
+      const response = yield* underParent(execute(HttpClient.withScope(client), site, request, options.redactHeaders, connect)).pipe(
+        Effect.provideService(Scope.Scope, scope),
+        Effect.mapError((error) => aborted ?? error)
+      )
+      return decode(response)
+    })
+    return Policy.recordAttempt(Stream.unwrapScoped(abortable), site, context, fold)
   })
 
 /** Executes a non-streaming request and parses its JSON body. */

@@ -14,7 +14,7 @@ import * as Stream from "effect/Stream"
 import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
-import type { Middleware } from "./core.js"
+import { combinedCapabilities, type Middleware } from "./core.js"
 
 /**
  * What a breaker is kept per: a provider and a model.
@@ -417,6 +417,6 @@ export const circuitBreaker = (breaker: CircuitBreakerService, options: CircuitB
         () => self.complete(request),
         (permit, exit) => permit.settle(outcomeOf(exit, true))
       )
-    return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamIn, complete })
+    return LanguageModel.make({ provider: self.provider, capabilities: combinedCapabilities(self, []), streamIn, complete })
   }
 }

@@ -10,7 +10,7 @@ import { Accumulator } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import { type StreamEvent, textDelta } from "../../StreamEvent.js"
-import { AttemptInfo, combinedCapabilities, type Middleware, nothing, pass, stage } from "./core.js"
+import { AttemptInfo, combinedCapabilities, deadlinePassed, type Middleware, nothing, pass, stage } from "./core.js"
 
 /**
  * Options of `continuation`.
@@ -144,7 +144,7 @@ export const continuation = (options: ContinuationOptions = {}): Middleware => (
           }),
           Stream.catchAll((error) => {
             const healable = received.text.length > 0 && !received.hasToolCalls && received.finishReason === null &&
-              continuations < max && when(error)
+              continuations < max && when(error) && deadlinePassed(context) === undefined
             if (!healable) {
               // The caller's partial is everything it received, across the splices.
               return Stream.fail(received.events === 0 ? error : LlmError.replacePartial(error, received.snapshot()))

@@ -92,10 +92,10 @@ export const streamPolicy = (
         )))
     }
     const service = self
-    const aware = service.capabilities.policyAware === true
+    const aware = LanguageModel.isPolicyAware(service)
     return LanguageModel.make({
       provider: service.provider,
-      capabilities: service.capabilities,
+      capabilities: combinedCapabilities(service, []),
       streamIn: (request, context) =>
         onStream(
           (inner) => LanguageModel.streamIn(service, request, inner),
@@ -112,12 +112,12 @@ export const streamPolicy = (
   return policy
 }
 
-/** The capabilities of a policy over several services: the first's, policy-aware only when every one is. */
+/** The capabilities of a policy over one or more services: the first's, policy-aware only when every one is. */
 export const combinedCapabilities = (
   first: LanguageModel.Service,
   others: ReadonlyArray<LanguageModel.Service>
 ): LanguageModel.Capabilities => {
-  const policyAware = first.capabilities.policyAware === true && others.every((s) => s.capabilities.policyAware === true)
+  const policyAware = LanguageModel.isPolicyAware(first) && others.every(LanguageModel.isPolicyAware)
   return policyAware === (first.capabilities.policyAware === true) ? first.capabilities : { ...first.capabilities, policyAware }
 }
 
@@ -181,7 +181,20 @@ export class ConnectTimeout extends Context.Tag("@sluice/core/Policy/ConnectTime
 export class Abort extends Context.Tag("@sluice/core/Policy/Abort")<Abort, {
   /** Registers a wait's abort until the scope closes; `reason` is the failure the deadline gives. */
   readonly register: (abort: (reason: LlmError) => Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
+  /** The deadline's failure once it passed (here or in a timeout outside), else undefined. */
+  readonly fired: () => LlmError | undefined
 }>() {}
+
+/**
+ * The failure of a deadline that already passed, from the `Abort` in `context`: a request-level policy
+ * that would start another attempt fails with it instead (the attempt would be aborted at once).
+ * @since 0.1.0
+ * @category tracking
+ */
+export const deadlinePassed = (context: Context.Context<never>): LlmError | undefined => {
+  const registry = Context.getOption(context, Abort)
+  return Option.isNone(registry) ? undefined : registry.value.fired()
+}
 
 /**
  * Registers `abort` with the `Abort` in `context` (if any) until `scope` closes.

@@ -9,7 +9,7 @@ import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import { AttemptInfo, combinedCapabilities, type Middleware, observe } from "./core.js"
+import { AttemptInfo, combinedCapabilities, deadlinePassed, type Middleware, observe } from "./core.js"
 import { retry, type RetryOptions } from "./retry.js"
 
 /**
@@ -106,10 +106,12 @@ export const failover = (routes: ReadonlyArray<Route>, options: FailoverOptions 
       const attempt = (index: number): Stream.Stream<StreamEvent, LlmError.LlmError> => {
         let emitted = false
         const service = candidates[index].service
-        return observe(service.capabilities.policyAware === true, index === 0 ? context : failedOver, () => (emitted = true), (attemptContext) =>
+        return observe(LanguageModel.isPolicyAware(service), index === 0 ? context : failedOver, () => (emitted = true), (attemptContext) =>
           LanguageModel.streamIn(service, requestFor(request, index), attemptContext)).pipe(
             Stream.catchAll((error) => {
-              if (emitted || index + 1 >= candidates.length || !when(error)) return Stream.fail(lastFailure(errors, error))
+              if (emitted || index + 1 >= candidates.length || !when(error) || deadlinePassed(context) !== undefined) {
+                return Stream.fail(lastFailure(errors, error))
+              }
               errors.push(error)
               return attempt(index + 1)
             })

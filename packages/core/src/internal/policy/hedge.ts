@@ -16,7 +16,7 @@ import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
 import { isToken, type StreamEvent } from "../../StreamEvent.js"
-import { AttemptInfo, combinedCapabilities, type Middleware, Progress } from "./core.js"
+import { AttemptInfo, combinedCapabilities, deadlinePassed, type Middleware, Progress } from "./core.js"
 import type { Route } from "./failover.js"
 
 /**
@@ -113,7 +113,12 @@ export const hedge = (options: HedgeOptions): Middleware => (self) => {
     return Effect.gen(function*() {
       const failed = yield* Deferred.make<void>()
       const first = Effect.tapError(current, () => Deferred.succeed(failed, undefined))
-      const next = Effect.zipRight(Effect.raceFirst(Effect.sleep(after), Deferred.await(failed)), raceFrom(request, index + 1, context))
+      // A deadline outside that already passed would abort the next candidate at once: fail with it instead.
+      const nextCandidate = Effect.suspend(() => {
+        const passed = deadlinePassed(context)
+        return passed === undefined ? raceFrom(request, index + 1, context) : Effect.fail(passed)
+      })
+      const next = Effect.zipRight(Effect.raceFirst(Effect.sleep(after), Deferred.await(failed)), nextCandidate)
       return yield* Effect.race(first, next)
     })
   }

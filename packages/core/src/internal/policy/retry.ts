@@ -12,10 +12,11 @@ import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as ScheduleIntervals from "effect/ScheduleIntervals"
 import * as Stream from "effect/Stream"
 import type { ChatRequest } from "../../ChatRequest.js"
+import { Accumulator } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import { abortableSleep, AttemptInfo, Deadline, type Middleware, observe } from "./core.js"
+import { abortableSleep, AttemptInfo, combinedCapabilities, Deadline, deadlinePassed, type Middleware, observe } from "./core.js"
 
 /**
  * Options of `retry`.
@@ -73,6 +74,8 @@ class Retrier {
    */
   shouldRetry(error: LlmError.LlmError, context?: Context.Context<never>): Effect.Effect<boolean> {
     return Effect.gen(this, function*() {
+      // A deadline outside that already passed would abort the next attempt at once: stop here.
+      if (context !== undefined && deadlinePassed(context) !== undefined) return false
       const retryable = this.options.while ?? LlmError.isRetryable
       if (!retryable(error) || this.attempts >= (this.options.maxAttempts ?? 4)) return false
       let stepper = this.steppers.get(error._tag)
@@ -113,7 +116,7 @@ export const retry = (options: RetryOptions = {}): Middleware => (self) => {
     Stream.suspend(() => {
       const retrier = new Retrier(options)
       const retried = Context.add(context, AttemptInfo, retryInfo)
-      const aware = self.capabilities.policyAware === true
+      const aware = LanguageModel.isPolicyAware(self)
       const attempt = (first: boolean): Stream.Stream<StreamEvent, LlmError.LlmError> => {
         let emitted = false
         return observe(aware, first ? context : retried, () => (emitted = true), (attemptContext) =>
@@ -125,7 +128,16 @@ export const retry = (options: RetryOptions = {}): Middleware => (self) => {
             )
           )
       }
-      return attempt(true)
+      if (options.afterOutput !== true) return attempt(true)
+      // Retried after output, the caller may hold several attempts' text: a failure's partial is all of it.
+      const received = new Accumulator()
+      return attempt(true).pipe(
+        Stream.mapChunks((chunk) => {
+          for (const event of chunk) received.add(event)
+          return chunk
+        }),
+        Stream.mapError((error) => (received.events === 0 ? error : LlmError.replacePartial(error, received.snapshot())))
+      )
     })
   const complete = (request: ChatRequest) =>
     Effect.suspend(() => {
@@ -136,5 +148,5 @@ export const retry = (options: RetryOptions = {}): Middleware => (self) => {
         )
       return attempt(true)
     })
-  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamIn, complete })
+  return LanguageModel.make({ provider: self.provider, capabilities: combinedCapabilities(self, []), streamIn, complete })
 }

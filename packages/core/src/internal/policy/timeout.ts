@@ -36,8 +36,8 @@ const millis = (input: Duration.DurationInput | undefined): number | undefined =
 /** The waits registered with one timeout, aborted together when its deadline passes (and by any timeout outside it). */
 class Waits implements Context.Tag.Service<Abort> {
   private readonly entries = new Set<(reason: LlmError.LlmError) => Effect.Effect<void>>()
-  /** The failure the deadline gave, once it passed. */
-  fired: LlmError.LlmError | undefined
+  /** The failure this timeout's deadline gave, once it passed. */
+  reason: LlmError.LlmError | undefined
   constructor(private readonly outer: Option.Option<Context.Tag.Service<Abort>>) {}
 
   readonly register = (abort: (reason: LlmError.LlmError) => Effect.Effect<void>): Effect.Effect<void, never, Scope.Scope> => {
@@ -46,13 +46,16 @@ class Waits implements Context.Tag.Service<Abort> {
     const added = Effect.acquireRelease(Effect.sync(() => this.entries.add(entry)), () => Effect.sync(() => this.entries.delete(entry)))
     return Effect.zipRight(
       Option.isNone(this.outer) ? added : Effect.zipRight(added, this.outer.value.register(abort)),
-      Effect.suspend(() => (this.fired === undefined ? Effect.void : abort(this.fired)))
+      Effect.suspend(() => (this.reason === undefined ? Effect.void : abort(this.reason)))
     )
   }
 
+  readonly fired = (): LlmError.LlmError | undefined =>
+    this.reason ?? (Option.isSome(this.outer) ? this.outer.value.fired() : undefined)
+
   fire(reason: LlmError.LlmError): Effect.Effect<void> {
     return Effect.suspend(() => {
-      this.fired = reason
+      this.reason = reason
       return Effect.forEach([...this.entries], (abort) => abort(reason), { discard: true })
     })
   }
@@ -151,11 +154,11 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
           const watching = firstTokenMs !== undefined || idleMs !== undefined
           return inner(Context.add(watching ? listen(services, track) : services, Abort, waits)).pipe(
             Stream.mapError((failure) =>
-              waits.fired === undefined
+              waits.reason === undefined
                 ? failure
                 : failure.partial === undefined
-                ? waits.fired
-                : LlmError.replacePartial(waits.fired, failure.partial)
+                ? waits.reason
+                : LlmError.replacePartial(waits.reason, failure.partial)
             )
           )
         })
