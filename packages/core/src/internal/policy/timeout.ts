@@ -63,8 +63,10 @@ class Waits implements Context.Tag.Service<Abort> {
 
 /**
  * Fails a stream with `Timeout{phase}` when a deadline passes, aborting the request. Over a Sluice service
- * the deadline aborts the wait in flight directly (one watchdog fiber per stream, nothing per read); over a
- * bare stream or a service of your own it interrupts the stream.
+ * the deadline aborts the wait in flight directly (one watchdog fiber per stream, nothing per read) and the
+ * events that count are those the adapter decodes (before `smooth` or a splice may hold them); an answer
+ * whose last bytes had already arrived when the deadline passed still ends normally. Over a bare stream or
+ * a service of your own it interrupts the stream.
  * Applied to a service, `firstToken` and `idle` bound each attempt made through it; `total` also bounds `complete`.
  * @since 0.1.0
  * @category policies
