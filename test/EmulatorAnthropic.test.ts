@@ -6,6 +6,7 @@ import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { Effect, Either, Option } from "effect"
 import type { Options } from "./support/emulatorClients.js"
 import { anthropicEvents, reader, readJson, readStream, requestId, send, sendText } from "./support/emulatorClients.js"
+import * as Json from "./support/json.js"
 
 const stream = (emulator: Emulator.Service, options: Options = {}) => send("anthropic", emulator, options)
 const streamText = (emulator: Emulator.Service, options: Options = {}) => sendText("anthropic", emulator, options)
@@ -76,7 +77,7 @@ describe("Emulator: Anthropic Messages format", () => {
       }
       const body = yield* streamText(emulator, { scenario })
       const events = anthropicEvents(body)
-      const starts = events.filter((e) => e.event === "content_block_start").map((e) => e.data.content_block)
+      const starts = events.filter((e) => e.event === "content_block_start").map((e) => Json.field(e.data, "content_block"))
       assert.deepStrictEqual(starts, [
         { type: "thinking", thinking: "", signature: "" },
         { type: "text", text: "" },
@@ -89,11 +90,11 @@ describe("Emulator: Anthropic Messages format", () => {
       for (const e of events) {
         if (e.event === "content_block_start") {
           assert.isUndefined(open)
-          open = e.data.index
+          open = Json.number(Json.field(e.data, "index"))
         } else if (e.event === "content_block_delta") {
-          assert.strictEqual(e.data.index, open)
+          assert.strictEqual(Json.field(e.data, "index"), open)
         } else if (e.event === "content_block_stop") {
-          assert.strictEqual(e.data.index, open)
+          assert.strictEqual(Json.field(e.data, "index"), open)
           open = undefined
         }
       }
@@ -101,12 +102,12 @@ describe("Emulator: Anthropic Messages format", () => {
       assert.deepStrictEqual(types(body).slice(0, 4), ["message_start", "content_block_start", "ping", "content_block_delta"])
       assert.strictEqual(types(body).filter((t) => t === "ping").length, 1)
       // the thinking block ends with its signature
-      const thinking = events.filter((e) => e.data.index === 0)
-      assert.strictEqual(thinking[thinking.length - 2].data.delta.type, "signature_delta")
-      assert.isTrue(thinking[thinking.length - 2].data.delta.signature.length > 0)
+      const thinking = events.filter((e) => Json.field(e.data, "index") === 0)
+      assert.strictEqual(Json.at(thinking[thinking.length - 2].data, "delta", "type"), "signature_delta")
+      assert.isTrue((Json.text(Json.at(thinking[thinking.length - 2].data, "delta", "signature")) ?? "").length > 0)
       // arguments: an empty first fragment, then the JSON in pieces; none at all for {}
       const fragments = (index: number) =>
-        events.filter((e) => e.event === "content_block_delta" && e.data.index === index).map((e) => e.data.delta.partial_json)
+        events.filter((e) => e.event === "content_block_delta" && Json.field(e.data, "index") === index).map((e) => Json.text(Json.at(e.data, "delta", "partial_json")))
       assert.strictEqual(fragments(2)[0], "")
       assert.isTrue(fragments(2).length > 2)
       assert.strictEqual(fragments(2).join(""), "{\"city\":\"Paris\",\"unit\":\"celsius\"}")
@@ -157,7 +158,7 @@ describe("Emulator: Anthropic Messages format", () => {
       assert.deepStrictEqual(hello.usage, { input: 19, output: 5, cached: 0 })
 
       const cached = { usage: { inputTokens: 100, outputTokens: 7, cachedInputTokens: 40 } }
-      const start = anthropicEvents(yield* streamText(emulator, { scenario: cached }))[0].data.message.usage
+      const start = Json.at(anthropicEvents(yield* streamText(emulator, { scenario: cached }))[0].data, "message", "usage")
       assert.deepStrictEqual(start, {
         input_tokens: 60,
         cache_creation_input_tokens: 0,
@@ -386,10 +387,10 @@ describe("Emulator: Anthropic faults", () => {
       assert.isDefined(deltas[2].data)
 
       const wrong = anthropicEvents(yield* streamText(emulator, { scenario: { faults: [Fault.wrongSchema(1)] } }))
-      assert.strictEqual(wrong.find((e) => e.event === "content_block_delta")?.data.delta, "unexpected")
+      assert.strictEqual(Json.field(wrong.find((e) => e.event === "content_block_delta")?.data, "delta"), "unexpected")
       // past the last content event: the message_delta
       const late = anthropicEvents(yield* streamText(emulator, { scenario: { faults: [Fault.wrongSchema(99)] } }))
-      assert.strictEqual(late.find((e) => e.event === "message_delta")?.data.delta, "unexpected")
+      assert.strictEqual(Json.field(late.find((e) => e.event === "message_delta")?.data, "delta"), "unexpected")
       // non-streamed
       const plain = yield* plainText(emulator, { scenario: { faults: [Fault.malformedJson(1)] } })
       assert.throws(() => JSON.parse(plain))
@@ -400,8 +401,8 @@ describe("Emulator: Anthropic faults", () => {
     Effect.gen(function*() {
       const emulator = yield* Emulator.make()
       const omitted = anthropicEvents(yield* streamText(emulator, { scenario: { faults: [Fault.omitUsage()] } }))
-      assert.isUndefined(omitted[0].data.message.usage)
-      assert.isUndefined(omitted.find((e) => e.event === "message_delta")?.data.usage)
+      assert.isUndefined(Json.at(omitted[0].data, "message", "usage"))
+      assert.isUndefined(Json.field(omitted.find((e) => e.event === "message_delta")?.data, "usage"))
       assert.strictEqual(readStream("anthropic", yield* streamText(emulator, { scenario: { faults: [Fault.omitUsage()] } })).finish, "end_turn")
       assert.isUndefined(JSON.parse(yield* plainText(emulator, { scenario: { faults: [Fault.omitUsage()] } })).usage)
 

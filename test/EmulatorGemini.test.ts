@@ -6,6 +6,7 @@ import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { Effect, Either, Option } from "effect"
 import type { Options } from "./support/emulatorClients.js"
 import { geminiChunks, geminiData, reader, readJson, readStream, requestId, send, sendText } from "./support/emulatorClients.js"
+import * as Json from "./support/json.js"
 
 const stream = (emulator: Emulator.Service, options: Options = {}) => send("gemini", emulator, options)
 const streamText = (emulator: Emulator.Service, options: Options = {}) => sendText("gemini", emulator, options)
@@ -96,29 +97,32 @@ describe("Emulator: Gemini format", () => {
       const emulator = yield* Emulator.make()
       const scenario: Scenario.Scenario = { extends: "tools", reasoning: "Look it up, then answer.", text: "Checking." }
       const chunks = geminiChunks(yield* streamText(emulator, { scenario }))
-      const parts = chunks.map((c) => c.candidates[0].content.parts[0])
-      assert.deepStrictEqual(parts.filter((p) => p.thought === true).map((p) => p.text).join(""), "Look it up, then answer.")
+      const parts = chunks.map((c) => Json.at(c, "candidates", 0, "content", "parts", 0))
+      assert.deepStrictEqual(parts.filter((p) => Json.field(p, "thought") === true).map((p) => Json.text(Json.field(p, "text"))).join(""), "Look it up, then answer.")
       // one chunk per call, the call whole, args as an object, in the order the calls start
-      assert.deepStrictEqual(parts.filter((p) => p.functionCall !== undefined), [
+      assert.deepStrictEqual(parts.filter((p) => Json.field(p, "functionCall") !== undefined), [
         { functionCall: { name: "get_weather", args: { city: "Paris", unit: "celsius" } } },
         { functionCall: { name: "get_time", args: { timezone: "Europe/Paris" } } }
       ])
       // reasoning 5 + text 1 + calls 2 content chunks, then the finish
       assert.strictEqual(chunks.length, 9)
       const last = chunks[chunks.length - 1]
-      assert.strictEqual(last.candidates[0].finishReason, "STOP")
-      assert.isTrue(chunks.slice(0, -1).every((c) => c.candidates[0].finishReason === undefined))
+      assert.strictEqual(Json.at(last, "candidates", 0, "finishReason"), "STOP")
+      assert.isTrue(chunks.slice(0, -1).every((c) => Json.at(c, "candidates", 0, "finishReason") === undefined))
       // intermediate usage: prompt and thoughts so far, no candidates; the last one everything
-      const usages = chunks.map((c) => c.usageMetadata)
-      assert.deepStrictEqual(usages.map((u) => u.thoughtsTokenCount), [1, 2, 3, 4, 5, 5, 5, 5, 5])
-      assert.isTrue(usages.slice(0, -1).every((u) => u.candidatesTokenCount === undefined))
-      assert.isTrue(usages.slice(0, -1).every((u) => u.totalTokenCount === u.promptTokenCount + u.thoughtsTokenCount))
+      const usages = chunks.map((c) => Json.field(c, "usageMetadata"))
+      assert.deepStrictEqual(usages.map((u) => Json.field(u, "thoughtsTokenCount")), [1, 2, 3, 4, 5, 5, 5, 5, 5])
+      assert.isTrue(usages.slice(0, -1).every((u) => Json.field(u, "candidatesTokenCount") === undefined))
+      assert.isTrue(usages.slice(0, -1).every((u) =>
+        Json.number(Json.field(u, "totalTokenCount")) ===
+          (Json.number(Json.field(u, "promptTokenCount")) ?? NaN) + (Json.number(Json.field(u, "thoughtsTokenCount")) ?? NaN)
+      ))
       // output: 5 reasoning + 1 text + 2 starts + 6 + 5 argument fragments (the OpenAI deltas), 5 of them thoughts
       assert.deepStrictEqual(
-        [last.usageMetadata.candidatesTokenCount, last.usageMetadata.thoughtsTokenCount, last.usageMetadata.totalTokenCount],
+        [Json.at(last, "usageMetadata", "candidatesTokenCount"), Json.at(last, "usageMetadata", "thoughtsTokenCount"), Json.at(last, "usageMetadata", "totalTokenCount")],
         [14, 5, 9 + 19]
       )
-      assert.isUndefined(last.usageMetadata.cachedContentTokenCount)
+      assert.isUndefined(Json.at(last, "usageMetadata", "cachedContentTokenCount"))
 
       const plain = JSON.parse(yield* plainText(emulator, { scenario }))
       assert.deepStrictEqual(plain.candidates[0].content.parts, [
@@ -127,12 +131,12 @@ describe("Emulator: Gemini format", () => {
         { functionCall: { name: "get_weather", args: { city: "Paris", unit: "celsius" } } },
         { functionCall: { name: "get_time", args: { timezone: "Europe/Paris" } } }
       ])
-      assert.deepStrictEqual(plain.usageMetadata, last.usageMetadata)
+      assert.deepStrictEqual(plain.usageMetadata, Json.field(last, "usageMetadata"))
 
       const named = yield* streamText(emulator, {
         scenario: { toolCalls: [{ id: "fc_1", name: "lookup", arguments: "{}" }] }
       })
-      assert.deepStrictEqual(geminiChunks(named)[0].candidates[0].content.parts[0], {
+      assert.deepStrictEqual(Json.at(geminiChunks(named)[0], "candidates", 0, "content", "parts", 0), {
         functionCall: { id: "fc_1", name: "lookup", args: {} }
       })
     }))
@@ -155,7 +159,7 @@ describe("Emulator: Gemini format", () => {
 
       const cached = { usage: { inputTokens: 100, outputTokens: 7, cachedInputTokens: 40, reasoningTokens: 2 } }
       const chunks = geminiChunks(yield* streamText(emulator, { scenario: cached }))
-      assert.isTrue(chunks.every((c) => c.usageMetadata.cachedContentTokenCount === 40))
+      assert.isTrue(chunks.every((c) => Json.at(c, "usageMetadata", "cachedContentTokenCount") === 40))
       const final = JSON.parse(yield* plainText(emulator, { scenario: cached })).usageMetadata
       assert.deepStrictEqual(
         [final.promptTokenCount, final.candidatesTokenCount, final.thoughtsTokenCount, final.totalTokenCount],
@@ -329,9 +333,9 @@ describe("Emulator: Gemini faults", () => {
 
       const noFinish = geminiChunks(yield* streamText(emulator, { scenario: { faults: [Fault.dropFinish()] } }))
       const last = noFinish[noFinish.length - 1]
-      assert.isUndefined(last.candidates[0].finishReason)
-      assert.strictEqual(last.usageMetadata.candidatesTokenCount, 5)
-      assert.isTrue(noFinish.every((c) => c.candidates[0].finishReason === undefined))
+      assert.isUndefined(Json.at(last, "candidates", 0, "finishReason"))
+      assert.strictEqual(Json.at(last, "usageMetadata", "candidatesTokenCount"), 5)
+      assert.isTrue(noFinish.every((c) => Json.at(c, "candidates", 0, "finishReason") === undefined))
       // with no usage either, the last chunk has nothing to carry and is left out
       const bare = geminiChunks(
         yield* streamText(emulator, { scenario: { faults: [Fault.dropFinish(), Fault.omitUsage()] } })
@@ -364,10 +368,10 @@ describe("Emulator: Gemini faults", () => {
       assert.throws(() => JSON.parse(broken[1]))
       assert.doesNotThrow(() => JSON.parse(broken[2]))
       const wrong = geminiChunks(yield* streamText(emulator, { scenario: { faults: [Fault.wrongSchema(1)] } }))
-      assert.strictEqual(wrong[0].candidates, "unexpected")
+      assert.strictEqual(Json.field(wrong[0], "candidates"), "unexpected")
       // past the last content event: the finish chunk
       const late = geminiChunks(yield* streamText(emulator, { scenario: { faults: [Fault.wrongSchema(99)] } }))
-      assert.strictEqual(late[late.length - 1].candidates, "unexpected")
+      assert.strictEqual(Json.field(late[late.length - 1], "candidates"), "unexpected")
 
       const plain = yield* plainText(emulator, { scenario: { faults: [Fault.malformedJson(1)] } })
       assert.throws(() => JSON.parse(plain))
@@ -378,8 +382,8 @@ describe("Emulator: Gemini faults", () => {
     Effect.gen(function*() {
       const emulator = yield* Emulator.make()
       const omitted = geminiChunks(yield* streamText(emulator, { scenario: { faults: [Fault.omitUsage()] } }))
-      assert.isTrue(omitted.every((c) => c.usageMetadata === undefined))
-      assert.strictEqual(omitted[omitted.length - 1].candidates[0].finishReason, "STOP")
+      assert.isTrue(omitted.every((c) => Json.field(c, "usageMetadata") === undefined))
+      assert.strictEqual(Json.at(omitted[omitted.length - 1], "candidates", 0, "finishReason"), "STOP")
       assert.isUndefined(JSON.parse(yield* plainText(emulator, { scenario: { faults: [Fault.omitUsage()] } })).usageMetadata)
 
       const scenario = { extends: "reasoning", faults: [Fault.inflateUsage(3)] }

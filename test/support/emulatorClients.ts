@@ -6,12 +6,7 @@
 import type { Emulator } from "@sluice/emulator"
 import { Scenario } from "@sluice/emulator"
 import { Effect } from "effect"
-
-/**
- * JSON read loosely: these helpers look at a few fields of bodies whose exact bytes the tests check
- * elsewhere, so a schema per shape would only repeat those checks.
- */
-type Loose = any
+import * as Json from "./json.js"
 
 /** A chat message as the tests write it; each format's client translates it. */
 export interface Message {
@@ -115,23 +110,28 @@ export const sendText = (format: FormatName, emulator: Emulator.Service, options
 /** One Anthropic SSE event: its `event:` name and its parsed data. */
 export interface AnthropicEvent {
   readonly event: string
-  readonly data: Loose
+  readonly data: Json.Json | undefined
   readonly raw: string
 }
 
-/** The complete events of an Anthropic body (`event: NAME\ndata: JSON\n\n`); a partial last event is left out. */
-export const anthropicEvents = (body: string): Array<AnthropicEvent> =>
+/** The complete events of an Anthropic body, data as JSON (undefined where it does not parse). */
+const parseAnthropicEvents = (
+  body: string
+): Array<{ readonly event: string; readonly data: Json.Json | undefined; readonly raw: string }> =>
   body.split("\n\n").slice(0, -1).filter((block) => block.startsWith("event: ")).map((block) => {
     const match = /^event: ([^\n]*)\ndata: (.*)$/s.exec(block)
     if (match === null) throw new Error(`not an Anthropic event: ${JSON.stringify(block)}`)
-    let data: unknown
+    let data: Json.Json | undefined
     try {
-      data = JSON.parse(match[2])
+      data = Json.parse(match[2])
     } catch {
       data = undefined
     }
     return { event: match[1], data, raw: match[2] }
   })
+
+/** The complete events of an Anthropic body (`event: NAME\ndata: JSON\n\n`); a partial last event is left out. */
+export const anthropicEvents = (body: string): Array<AnthropicEvent> => parseAnthropicEvents(body)
 
 /** The data texts of a Gemini body (`data: JSON\r\n\r\n`); a partial last event is left out. */
 export const geminiData = (body: string): Array<string> =>
@@ -141,7 +141,7 @@ export const geminiData = (body: string): Array<string> =>
   })
 
 /** The parsed chunks of a Gemini body. */
-export const geminiChunks = (body: string): Array<Loose> => geminiData(body).map((d) => JSON.parse(d))
+export const geminiChunks = (body: string): Array<Json.Json> => geminiData(body).map(Json.parse)
 
 /** The data of an OpenAI body's events, `[DONE]` included. */
 export const openAiData = (body: string): Array<string> =>
@@ -163,6 +163,35 @@ export interface Read {
 
 const argsOf = (text: string): unknown => (text === "" ? {} : JSON.parse(text))
 
+/**
+ * A token count the body must carry. NaN when it is missing, not 0: NaN matches no expected figure and
+ * stays NaN through sums, so no test passes on a count the body never sent.
+ */
+const count = (value: unknown): number => Json.number(value) ?? NaN
+
+/** A string from the body; empty when it is missing. */
+const textOr = (value: unknown): string => Json.text(value) ?? ""
+
+/** Sluice's usage from an OpenAI `usage` object. */
+const openAiUsage = (usage: unknown): NonNullable<Read["usage"]> => ({
+  input: count(Json.field(usage, "prompt_tokens")),
+  output: count(Json.field(usage, "completion_tokens")),
+  cached: count(Json.at(usage, "prompt_tokens_details", "cached_tokens"))
+})
+
+/** Sluice's usage from an Anthropic `usage` object: input counts cache reads and writes too. */
+const anthropicInput = (usage: unknown): number =>
+  count(Json.field(usage, "input_tokens")) + count(Json.field(usage, "cache_read_input_tokens")) +
+  count(Json.field(usage, "cache_creation_input_tokens"))
+
+/** Sluice's usage from a Gemini `usageMetadata` object: output counts thoughts; Gemini leaves zero counts out. */
+const geminiUsage = (usage: unknown): NonNullable<Read["usage"]> => ({
+  input: count(Json.field(usage, "promptTokenCount")),
+  output: (Json.number(Json.field(usage, "candidatesTokenCount")) ?? 0) +
+    (Json.number(Json.field(usage, "thoughtsTokenCount")) ?? 0),
+  cached: Json.number(Json.field(usage, "cachedContentTokenCount")) ?? 0
+})
+
 export const readStream = (format: FormatName, body: string): Read => {
   let text = ""
   let reasoning = ""
@@ -174,32 +203,33 @@ export const readStream = (format: FormatName, body: string): Read => {
     case "openai": {
       for (const d of openAiData(body)) {
         if (d === "[DONE]") continue
-        const chunk: Loose = JSON.parse(d)
-        const delta = chunk.choices?.[0]?.delta
+        const chunk = Json.parse(d)
+        const delta = Json.at(chunk, "choices", 0, "delta")
         if (delta !== undefined) {
-          if (typeof delta.content === "string" && delta.content !== "") {
-            text += delta.content
+          const content = Json.text(Json.field(delta, "content"))
+          if (content !== undefined && content !== "") {
+            text += content
             contentEvents++
           }
-          if (typeof delta.reasoning_content === "string") {
-            reasoning += delta.reasoning_content
+          const thought = Json.text(Json.field(delta, "reasoning_content"))
+          if (thought !== undefined) {
+            reasoning += thought
             contentEvents++
           }
-          for (const call of delta.tool_calls ?? []) {
+          for (const call of Json.items(Json.field(delta, "tool_calls"))) {
             contentEvents++
-            if (call.function.name !== undefined) calls[call.index] = { name: call.function.name, args: "" }
-            calls[call.index].args += call.function.arguments
+            const index = Json.number(Json.field(call, "index"))
+            if (index === undefined) continue
+            const name = Json.text(Json.at(call, "function", "name"))
+            if (name !== undefined) calls[index] = { name, args: "" }
+            calls[index].args += textOr(Json.at(call, "function", "arguments"))
           }
         }
-        const reason = chunk.choices?.[0]?.finish_reason
-        if (typeof reason === "string") finish = reason
-        if (chunk.usage) {
-          usage = {
-            input: chunk.usage.prompt_tokens,
-            output: chunk.usage.completion_tokens,
-            cached: chunk.usage.prompt_tokens_details.cached_tokens
-          }
-        }
+        const reason = Json.text(Json.at(chunk, "choices", 0, "finish_reason"))
+        if (reason !== undefined) finish = reason
+        // `usage: null` on the chunks before the last when usage is asked for
+        const u = Json.field(chunk, "usage")
+        if (u !== undefined && u !== null) usage = openAiUsage(u)
       }
       break
     }
@@ -207,75 +237,83 @@ export const readStream = (format: FormatName, body: string): Read => {
       let input = 0
       let cached = 0
       let output: number | undefined
-      const blockCall = new Map<number, number>()
-      for (const { data } of anthropicEvents(body)) {
-        switch (data.type) {
-          case "message_start":
-            if (data.message.usage !== undefined) {
-              input = data.message.usage.input_tokens + data.message.usage.cache_read_input_tokens +
-                data.message.usage.cache_creation_input_tokens
-              cached = data.message.usage.cache_read_input_tokens
-              output = data.message.usage.output_tokens
+      // keyed by the event's `index` as sent, whatever it is
+      const blockCall = new Map<unknown, number>()
+      for (const { data } of parseAnthropicEvents(body)) {
+        const delta = Json.field(data, "delta")
+        switch (Json.field(data, "type")) {
+          case "message_start": {
+            const u = Json.at(data, "message", "usage")
+            if (u !== undefined) {
+              input = anthropicInput(u)
+              cached = count(Json.field(u, "cache_read_input_tokens"))
+              output = Json.number(Json.field(u, "output_tokens"))
             }
             break
-          case "content_block_start":
-            if (data.content_block.type === "tool_use") {
+          }
+          case "content_block_start": {
+            const block = Json.field(data, "content_block")
+            if (Json.field(block, "type") === "tool_use") {
               contentEvents++
-              blockCall.set(data.index, calls.length)
-              calls.push({ name: data.content_block.name, args: "" })
+              blockCall.set(Json.field(data, "index"), calls.length)
+              calls.push({ name: textOr(Json.field(block, "name")), args: "" })
             }
             break
+          }
           case "content_block_delta":
-            switch (data.delta.type) {
+            switch (Json.field(delta, "type")) {
               case "text_delta":
-                text += data.delta.text
+                text += textOr(Json.field(delta, "text"))
                 contentEvents++
                 break
               case "thinking_delta":
-                reasoning += data.delta.thinking
+                reasoning += textOr(Json.field(delta, "thinking"))
                 contentEvents++
                 break
-              case "input_json_delta":
-                if (data.delta.partial_json !== "") {
+              case "input_json_delta": {
+                const partial = textOr(Json.field(delta, "partial_json"))
+                if (partial !== "") {
                   contentEvents++
-                  calls[blockCall.get(data.index) ?? -1].args += data.delta.partial_json
+                  calls[blockCall.get(Json.field(data, "index")) ?? -1].args += partial
                 }
                 break
+              }
             }
             break
-          case "message_delta":
-            if (data.delta.stop_reason !== null) finish = data.delta.stop_reason
-            if (data.usage !== undefined) output = data.usage.output_tokens
+          case "message_delta": {
+            const reason = Json.text(Json.field(delta, "stop_reason"))
+            if (reason !== undefined) finish = reason
+            const u = Json.field(data, "usage")
+            if (u !== undefined) output = Json.number(Json.field(u, "output_tokens"))
             break
+          }
         }
       }
       if (output !== undefined) usage = { input, output, cached }
       break
     }
     case "gemini": {
-      for (const chunk of geminiChunks(body)) {
-        const candidate = chunk.candidates?.[0]
-        for (const part of candidate?.content?.parts ?? []) {
-          if (part.functionCall !== undefined) {
+      for (const d of geminiData(body)) {
+        const chunk = Json.parse(d)
+        const candidate = Json.at(chunk, "candidates", 0)
+        for (const part of Json.items(Json.at(candidate, "content", "parts"))) {
+          const call = Json.field(part, "functionCall")
+          const partText = Json.text(Json.field(part, "text"))
+          if (call !== undefined) {
             contentEvents++
-            calls.push({ name: part.functionCall.name, args: JSON.stringify(part.functionCall.args) })
-          } else if (part.thought === true) {
-            reasoning += part.text
+            calls.push({ name: textOr(Json.field(call, "name")), args: JSON.stringify(Json.field(call, "args")) })
+          } else if (Json.field(part, "thought") === true) {
+            reasoning += partText ?? ""
             contentEvents++
-          } else if (typeof part.text === "string" && part.text !== "") {
-            text += part.text
+          } else if (partText !== undefined && partText !== "") {
+            text += partText
             contentEvents++
           }
         }
-        if (typeof candidate?.finishReason === "string") finish = candidate.finishReason
-        const u = chunk.usageMetadata
-        if (u !== undefined) {
-          usage = {
-            input: u.promptTokenCount,
-            output: (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0),
-            cached: u.cachedContentTokenCount ?? 0
-          }
-        }
+        const reason = Json.text(Json.field(candidate, "finishReason"))
+        if (reason !== undefined) finish = reason
+        const u = Json.field(chunk, "usageMetadata")
+        if (u !== undefined) usage = geminiUsage(u)
       }
       break
     }
@@ -292,53 +330,52 @@ export const readStream = (format: FormatName, body: string): Read => {
 
 /** What a non-streamed body says, with the same reading as {@link readStream}. */
 export const readJson = (format: FormatName, body: string): Omit<Read, "contentEvents"> => {
-  const json: Loose = JSON.parse(body)
+  const json = Json.parse(body)
   switch (format) {
     case "openai": {
-      const message = json.choices[0].message
+      const message = Json.at(json, "choices", 0, "message")
+      const u = Json.field(json, "usage")
       return {
-        text: message.content ?? "",
-        reasoning: message.reasoning_content ?? "",
-        toolCalls: (message.tool_calls ?? []).map((c: Loose) => ({ name: c.function.name, arguments: argsOf(c.function.arguments) })),
-        usage: json.usage === undefined ? undefined : {
-          input: json.usage.prompt_tokens,
-          output: json.usage.completion_tokens,
-          cached: json.usage.prompt_tokens_details.cached_tokens
-        },
-        finish: json.choices[0].finish_reason
+        text: textOr(Json.field(message, "content")),
+        reasoning: textOr(Json.field(message, "reasoning_content")),
+        toolCalls: Json.items(Json.field(message, "tool_calls")).map((c) => ({
+          name: textOr(Json.at(c, "function", "name")),
+          arguments: argsOf(textOr(Json.at(c, "function", "arguments")))
+        })),
+        usage: u === undefined ? undefined : openAiUsage(u),
+        finish: Json.text(Json.at(json, "choices", 0, "finish_reason")) ?? null
       }
     }
     case "anthropic": {
-      const blocks: Array<Loose> = json.content
+      const blocks = Json.items(Json.field(json, "content"))
+      const u = Json.field(json, "usage")
+      const ofType = (type: string) => blocks.filter((b) => Json.field(b, "type") === type)
       return {
-        text: blocks.filter((b) => b.type === "text").map((b) => b.text).join(""),
-        reasoning: blocks.filter((b) => b.type === "thinking").map((b) => b.thinking).join(""),
-        toolCalls: blocks.filter((b) => b.type === "tool_use").map((b) => ({ name: b.name, arguments: b.input })),
-        usage: json.usage === undefined ? undefined : {
-          input: json.usage.input_tokens + json.usage.cache_read_input_tokens + json.usage.cache_creation_input_tokens,
-          output: json.usage.output_tokens,
-          cached: json.usage.cache_read_input_tokens
+        text: ofType("text").map((b) => textOr(Json.field(b, "text"))).join(""),
+        reasoning: ofType("thinking").map((b) => textOr(Json.field(b, "thinking"))).join(""),
+        toolCalls: ofType("tool_use").map((b) => ({ name: textOr(Json.field(b, "name")), arguments: Json.field(b, "input") })),
+        usage: u === undefined ? undefined : {
+          input: anthropicInput(u),
+          output: count(Json.field(u, "output_tokens")),
+          cached: count(Json.field(u, "cache_read_input_tokens"))
         },
-        finish: json.stop_reason
+        finish: Json.text(Json.field(json, "stop_reason")) ?? null
       }
     }
     case "gemini": {
-      const candidate = json.candidates?.[0]
-      const parts: Array<Loose> = candidate?.content?.parts ?? []
-      const u = json.usageMetadata
+      const candidate = Json.at(json, "candidates", 0)
+      const parts = Json.items(Json.at(candidate, "content", "parts"))
+      const thought = (p: unknown) => Json.field(p, "thought") === true
+      const u = Json.field(json, "usageMetadata")
       return {
-        text: parts.filter((p) => p.thought !== true && typeof p.text === "string").map((p) => p.text).join(""),
-        reasoning: parts.filter((p) => p.thought === true).map((p) => p.text).join(""),
-        toolCalls: parts.filter((p) => p.functionCall !== undefined).map((p) => ({
-          name: p.functionCall.name,
-          arguments: p.functionCall.args
-        })),
-        usage: u === undefined ? undefined : {
-          input: u.promptTokenCount,
-          output: (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0),
-          cached: u.cachedContentTokenCount ?? 0
-        },
-        finish: candidate?.finishReason ?? null
+        text: parts.filter((p) => !thought(p)).map((p) => textOr(Json.field(p, "text"))).join(""),
+        reasoning: parts.filter(thought).map((p) => textOr(Json.field(p, "text"))).join(""),
+        toolCalls: parts.flatMap((p) => {
+          const call = Json.field(p, "functionCall")
+          return call === undefined ? [] : [{ name: textOr(Json.field(call, "name")), arguments: Json.field(call, "args") }]
+        }),
+        usage: u === undefined ? undefined : geminiUsage(u),
+        finish: Json.text(Json.field(candidate, "finishReason")) ?? null
       }
     }
   }
