@@ -20,6 +20,7 @@ import * as Schema from "effect/Schema"
 import { LlmError, type Sse, StreamEvent, WireDecoder } from "@sluice/core"
 import * as AnthropicWire from "./AnthropicWire.js"
 import { isTransient, readErrorObject, scrub, type Site } from "./httpFailure.js"
+import { decodeError, sameUsage } from "./wireChecks.js"
 
 /** Maps Anthropic's stop reasons to Sluice's. */
 export const finishReasonOf = (raw: string): StreamEvent.FinishReason => {
@@ -101,9 +102,6 @@ const decodeMessageDelta = Schema.decodeUnknownEither(AnthropicWire.MessageDelta
 const decodeStop = Schema.decodeUnknownEither(AnthropicWire.MessageStop)
 const decodePing = Schema.decodeUnknownEither(AnthropicWire.Ping)
 
-const sameUsage = (a: StreamEvent.Usage, b: StreamEvent.Usage): boolean =>
-  a.inputTokens === b.inputTokens && a.outputTokens === b.outputTokens && a.totalTokens === b.totalTokens &&
-  a.cachedInputTokens === b.cachedInputTokens && a.reasoningTokens === b.reasoningTokens
 
 const num = (u: number | null | undefined): number | undefined => (typeof u === "number" ? u : undefined)
 
@@ -127,9 +125,9 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
     try {
       json = JSON.parse(data)
     } catch (e) {
-      return this.decodeError(`malformed JSON (${e instanceof Error ? e.message : String(e)})`, data)
+      return decodeError(this.site, `malformed JSON (${e instanceof Error ? e.message : String(e)})`, data)
     }
-    if (!Predicate.isRecord(json)) return this.decodeError("an event is not a JSON object", data)
+    if (!Predicate.isRecord(json)) return decodeError(this.site, "an event is not a JSON object", data)
     const type = json.type
     // The hot path: checked by hand, by the rules of AnthropicWire.ContentBlockDelta.
     if (type === "content_block_delta") {
@@ -182,7 +180,7 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
       }
       default:
         // New event types are ignored (Anthropic's versioning policy); an event without a type is not Anthropic's.
-        return typeof type === "string" ? undefined : this.decodeError("an event has no \"type\"", data)
+        return typeof type === "string" ? undefined : decodeError(this.site, "an event has no \"type\"", data)
     }
   }
 
@@ -284,15 +282,7 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
     const reason = decoded._tag === "Left"
       ? `a ${type} event does not match the wire schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
       : `a ${type} event does not match the wire schema`
-    return this.decodeError(reason, data)
+    return decodeError(this.site, reason, data)
   }
 
-  private decodeError(reason: string, data: string): LlmError.LlmError {
-    return new LlmError.DecodeError({
-      provider: this.site.provider,
-      model: this.site.model,
-      reason,
-      data: scrub(data.slice(0, 200), this.site.secrets)
-    })
-  }
 }

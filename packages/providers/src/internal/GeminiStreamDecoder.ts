@@ -18,6 +18,7 @@ import * as Schema from "effect/Schema"
 import { LlmError, type Sse, StreamEvent, type WireDecoder } from "@sluice/core"
 import * as GeminiWire from "./GeminiWire.js"
 import { isTransient, readErrorObject, scrub, type Site } from "./httpFailure.js"
+import { decodeError, isOptBoolean, isOptNumber, isOptString, nonEmpty, sameUsage } from "./wireChecks.js"
 
 /** Maps Gemini's finish reasons to Sluice's; `STOP` after a function call is `tool-calls`. */
 export const finishReasonOf = (raw: string, calledTools: boolean): StreamEvent.FinishReason => {
@@ -41,10 +42,6 @@ export const finishReasonOf = (raw: string, calledTools: boolean): StreamEvent.F
   }
 }
 
-const isOptString = (u: unknown): u is string | null | undefined => u === undefined || u === null || typeof u === "string"
-const isOptNumber = (u: unknown): u is number | null | undefined => u === undefined || u === null || typeof u === "number"
-const isOptBoolean = (u: unknown): u is boolean | null | undefined => u === undefined || u === null || typeof u === "boolean"
-const nonEmpty = (u: string | null | undefined): u is string => typeof u === "string" && u.length > 0
 const isPresent = <A>(u: A | null | undefined): u is A => u !== undefined && u !== null
 
 /**
@@ -76,9 +73,6 @@ export const readUsage = (u: unknown): StreamEvent.Usage | undefined => {
   })
 }
 
-const sameUsage = (a: StreamEvent.Usage, b: StreamEvent.Usage): boolean =>
-  a.inputTokens === b.inputTokens && a.outputTokens === b.outputTokens && a.totalTokens === b.totalTokens &&
-  a.cachedInputTokens === b.cachedInputTokens && a.reasoningTokens === b.reasoningTokens
 
 /** Checks a `partialArgs` entry by the rules of `GeminiWire.PartialArg`. */
 const isPartialArg = (u: unknown): u is { readonly [key: string]: unknown; readonly jsonPath: string } =>
@@ -397,11 +391,9 @@ export class GeminiStreamDecoder implements WireDecoder.WireDecoder {
   }
 
   private decodeError(reason: string, data: string): LlmError.LlmError {
-    return new LlmError.DecodeError({
-      provider: this.site.provider,
-      model: this.site.model,
-      reason,
-      ...(data === "" ? {} : { data: scrub(data.slice(0, 200), this.site.secrets) })
-    })
+    // A non-streamed answer has no event text to show: the error carries no `data` then.
+    return data === ""
+      ? new LlmError.DecodeError({ provider: this.site.provider, model: this.site.model, reason })
+      : decodeError(this.site, reason, data)
   }
 }

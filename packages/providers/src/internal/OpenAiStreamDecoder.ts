@@ -7,6 +7,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { LlmError, type Sse, StreamEvent, WireDecoder } from "@sluice/core"
 import { isTransient, readErrorObject, scrub, type Site } from "./httpFailure.js"
+import { decodeError, isOptNumber, isOptString, nonEmpty, sameUsage } from "./wireChecks.js"
 import * as OpenAiWire from "./OpenAiWire.js"
 
 /** Maps OpenAI's finish reasons to Sluice's. */
@@ -29,9 +30,6 @@ export const finishReasonOf = (raw: string): StreamEvent.FinishReason => {
   }
 }
 
-const isOptString = (u: unknown): u is string | null | undefined => u === undefined || u === null || typeof u === "string"
-const isOptNumber = (u: unknown): u is number | null | undefined => u === undefined || u === null || typeof u === "number"
-const nonEmpty = (u: string | null | undefined): u is string => typeof u === "string" && u.length > 0
 
 /** Reads a usage object by the rules of `OpenAiWire.Usage`; undefined when it does not fit. */
 export const readUsage = (u: unknown): StreamEvent.Usage | undefined => {
@@ -62,9 +60,6 @@ export const readUsage = (u: unknown): StreamEvent.Usage | undefined => {
   })
 }
 
-const sameUsage = (a: StreamEvent.Usage, b: StreamEvent.Usage): boolean =>
-  a.inputTokens === b.inputTokens && a.outputTokens === b.outputTokens && a.totalTokens === b.totalTokens &&
-  a.cachedInputTokens === b.cachedInputTokens && a.reasoningTokens === b.reasoningTokens
 
 const decodeChunk = Schema.decodeUnknownEither(OpenAiWire.ChatCompletionChunk)
 
@@ -83,9 +78,9 @@ export class OpenAiStreamDecoder implements WireDecoder.WireDecoder {
     try {
       json = JSON.parse(data)
     } catch (e) {
-      return this.decodeError(`malformed JSON (${e instanceof Error ? e.message : String(e)})`, data)
+      return decodeError(this.site, `malformed JSON (${e instanceof Error ? e.message : String(e)})`, data)
     }
-    if (!Predicate.isRecord(json)) return this.decodeError("a chunk is not a JSON object", data)
+    if (!Predicate.isRecord(json)) return decodeError(this.site, "a chunk is not a JSON object", data)
     if ((json.error !== undefined && json.error !== null) || event.event === "error") return this.streamError(json, data)
     const mark = out.length
     if (!this.read(json, out)) {
@@ -207,15 +202,7 @@ export class OpenAiStreamDecoder implements WireDecoder.WireDecoder {
     const reason = decoded._tag === "Left"
       ? `a chunk does not match the chat.completion.chunk schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
       : "a chunk does not match the chat.completion.chunk schema"
-    return this.decodeError(reason, data)
+    return decodeError(this.site, reason, data)
   }
 
-  private decodeError(reason: string, data: string): LlmError.LlmError {
-    return new LlmError.DecodeError({
-      provider: this.site.provider,
-      model: this.site.model,
-      reason,
-      data: scrub(data.slice(0, 200), this.site.secrets)
-    })
-  }
 }

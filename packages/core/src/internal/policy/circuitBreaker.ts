@@ -343,7 +343,7 @@ const validate = (options: CircuitBreakerOptions): string | undefined => {
 }
 
 /**
- * The failures that count against a provider: those that say it is unhealthy (`ServerError`, `RateLimited`,
+ * The failures that count against a provider: those that say it is unhealthy (the retryable ones: `ServerError`, `RateLimited`,
  * `Timeout`, `TransportError`, `IncompleteStream`, a retryable `ProviderStreamError`, and `DecodeError`, a
  * provider or gateway sending garbage). Caller errors (`InvalidRequest`, `ContextLengthExceeded`,
  * `AuthenticationFailed`) and the verdicts of other policies (`MissingUsage`, `BufferedStream`,
@@ -351,26 +351,9 @@ const validate = (options: CircuitBreakerOptions): string | undefined => {
  * @since 0.1.0
  * @category predicates
  */
-export const isCircuitFailure = (error: LlmError.LlmError): boolean => {
-  switch (error._tag) {
-    case "ServerError":
-    case "RateLimited":
-    case "Timeout":
-    case "TransportError":
-    case "IncompleteStream":
-    case "DecodeError":
-      return true
-    case "ProviderStreamError":
-      return error.retryable
-    case "AuthenticationFailed":
-    case "ContextLengthExceeded":
-    case "InvalidRequest":
-    case "MissingUsage":
-    case "BufferedStream":
-    case "CircuitOpen":
-      return false
-  }
-}
+export const isCircuitFailure = (error: LlmError.LlmError): boolean =>
+  // Exactly the retryable failures, and garbage on the wire besides.
+  error._tag === "DecodeError" || LlmError.isRetryable(error)
 
 /**
  * Options of `circuitBreaker`.

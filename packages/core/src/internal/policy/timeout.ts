@@ -134,6 +134,8 @@ export const timeout = (options: TimeoutOptions): StreamPolicy => {
           if (totalAt !== undefined) {
             services = Context.add(services, Deadline, { at: Option.isSome(outer) ? Math.min(outer.value.at, totalAt) : totalAt })
           }
+          // A connect bound alone is kept by the adapter: no watchdog, nothing per read.
+          if (firstTokenMs === undefined && idleMs === undefined && totalAt === undefined) return inner(services)
           if (!aware) {
             // Nothing inside promises to end its waits on an abort: race every read with the watchdog.
             const acc = new Accumulator()
