@@ -1,5 +1,7 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { NodeHttpClient } from "@effect/platform-node"
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import { ChatRequest, Completion, LanguageModel, type LlmError, type StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { OpenAiCompatible } from "@sluice/providers"
@@ -286,5 +288,42 @@ layer(TestLayer, { excludeTestServices: true })("OpenAiCompatible.complete over 
       const layer = OpenAiCompatible.layer({ baseUrl: emulator.openAiBaseUrl, headers: Scenario.headers({ text }) })
       const completion = yield* LanguageModel.complete(request).pipe(Effect.provide(layer))
       assert.strictEqual(completion.text, text)
+    }))
+})
+
+describe("OpenAiCompatible.complete with content parts", () => {
+  const answering = (body: unknown) =>
+    Layer.succeed(HttpClient.HttpClient, HttpClient.make((req) => Effect.succeed(HttpClientResponse.fromWeb(req, Response.json(body)))))
+
+  it.effect("reads message.content as an array of parts (Mistral's Magistral): thinking is reasoning, text is text", () =>
+    Effect.gen(function*() {
+      const m = yield* OpenAiCompatible.make({ baseUrl: "http://mistral.test/v1", provider: "mistral" }).pipe(
+        Effect.provide(answering({
+          id: "a1b2",
+          object: "chat.completion",
+          model: "magistral-medium-2506",
+          choices: [{
+            index: 0,
+            message: {
+              role: "assistant",
+              content: [
+                { type: "thinking", thinking: [{ type: "text", text: "The user asks for 2 + 2." }] },
+                { type: "text", text: "2 + 2 = 4" }
+              ],
+              tool_calls: null
+            },
+            finish_reason: "stop"
+          }],
+          usage: { prompt_tokens: 12, total_tokens: 40, completion_tokens: 28 }
+        }))
+      )
+      const completion = yield* m.complete(request)
+      assert.deepStrictEqual(completion, {
+        text: "2 + 2 = 4",
+        reasoning: "The user asks for 2 + 2.",
+        toolCalls: [],
+        usage: { inputTokens: 12, outputTokens: 28, totalTokens: 40 },
+        finishReason: "stop"
+      })
     }))
 })

@@ -132,6 +132,61 @@ describe("OpenAiStreamDecoder", () => {
       assert.strictEqual(completion.finishReason, "tool-calls")
     }))
 
+  // Recorded from Mistral's Magistral (magistral-medium-2506): `delta.content` is an array of parts.
+  const magistral = [
+    `data: {"id":"b1d5f0e2a7c94e3f8a6d2c1b0e9f8a7d","object":"chat.completion.chunk","created":1750000000,"model":"magistral-medium-2506","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n`,
+    `data: {"id":"b1d5f0e2a7c94e3f8a6d2c1b0e9f8a7d","object":"chat.completion.chunk","created":1750000000,"model":"magistral-medium-2506","choices":[{"index":0,"delta":{"content":[{"type":"thinking","thinking":[{"type":"text","text":"The user asks for 2 + 2."}]}]},"finish_reason":null}]}\n\n`,
+    `data: {"id":"b1d5f0e2a7c94e3f8a6d2c1b0e9f8a7d","object":"chat.completion.chunk","created":1750000000,"model":"magistral-medium-2506","choices":[{"index":0,"delta":{"content":[{"type":"thinking","thinking":[{"type":"text","text":" That is 4."}]}]},"finish_reason":null}]}\n\n`,
+    `data: {"id":"b1d5f0e2a7c94e3f8a6d2c1b0e9f8a7d","object":"chat.completion.chunk","created":1750000000,"model":"magistral-medium-2506","choices":[{"index":0,"delta":{"content":[{"type":"text","text":"2 + 2 = 4"}]},"finish_reason":null}]}\n\n`,
+    `data: {"id":"b1d5f0e2a7c94e3f8a6d2c1b0e9f8a7d","object":"chat.completion.chunk","created":1750000000,"model":"magistral-medium-2506","choices":[{"index":0,"delta":{"content":""},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"total_tokens":40,"completion_tokens":28}}\n\n`,
+    `data: [DONE]\n\n`
+  ].join("")
+
+  it.effect("reads content as an array of parts (Mistral's Magistral): thinking parts are reasoning, text parts text", () =>
+    Effect.gen(function*() {
+      const out = yield* events(magistral)
+      assert.deepStrictEqual(out, [
+        { _tag: "ReasoningDelta", text: "The user asks for 2 + 2." },
+        { _tag: "ReasoningDelta", text: " That is 4." },
+        { _tag: "TextDelta", text: "2 + 2 = 4" },
+        { _tag: "Finish", reason: "stop", rawReason: "stop" },
+        { _tag: "Usage", inputTokens: 12, outputTokens: 28, totalTokens: 40 }
+      ])
+    }))
+
+  it.effect("content parts keep their order; unknown part types are skipped, malformed parts are DecodeError", () =>
+    Effect.gen(function*() {
+      const out = yield* events(
+        sse(
+          chunk({
+            content: [
+              { type: "thinking", thinking: [{ type: "text", text: "a" }, { type: "reference", reference_ids: [1] }, { type: "text", text: "b" }] },
+              { type: "reference", reference_ids: [2] },
+              { type: "text", text: "c" },
+              { type: "thinking", thinking: "d" },
+              { type: "refusal", refusal: "e" },
+              { type: "text", text: "" }
+            ]
+          }),
+          chunk({ content: [] }, "stop"),
+          "[DONE]"
+        )
+      )
+      assert.deepStrictEqual(out, [
+        { _tag: "ReasoningDelta", text: "a" },
+        { _tag: "ReasoningDelta", text: "b" },
+        { _tag: "TextDelta", text: "c" },
+        { _tag: "ReasoningDelta", text: "d" },
+        { _tag: "TextDelta", text: "e" },
+        { _tag: "Finish", reason: "stop", rawReason: "stop" }
+      ])
+      for (const content of [[{ type: "text", text: 1 }], [{ text: "x" }], ["x"], [{ type: "thinking", thinking: [{ type: "text" }] }], [{ type: "thinking" }], { type: "text", text: "x" }]) {
+        const error = yield* failure(sse(chunk({ content: "ok" }), chunk({ content }), chunk({}, "stop")))
+        assert.strictEqual(error._tag, "DecodeError", JSON.stringify(content))
+        assert.strictEqual(error.partial?.text, "ok")
+      }
+    }))
+
   it.effect("maps every finish reason", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [string, StreamEvent.FinishReason]> = [
@@ -264,8 +319,17 @@ describe("OpenAI chunk fast check agrees with the wire Schema", () => {
     { index: num, id: str, type: str, function: maybe(fc.record({ name: str, arguments: str }, { requiredKeys: [] })) },
     { requiredKeys: [] }
   )
+  const partType = fc.oneof(fc.constantFrom("text", "thinking", "refusal", "reference"), fc.constant(1), fc.constant(undefined))
+  const innerPart = maybe(fc.record({ type: partType, text: str }, { requiredKeys: [] }))
+  const part = maybe(
+    fc.record(
+      { type: partType, text: str, refusal: str, thinking: fc.oneof(str, fc.array(innerPart, { maxLength: 2 })) },
+      { requiredKeys: [] }
+    )
+  )
+  const content = fc.oneof(str, fc.array(part, { maxLength: 3 }))
   const delta = fc.record(
-    { role: str, content: str, reasoning_content: str, reasoning: str, refusal: str, tool_calls: maybe(fc.array(maybe(toolCall), { maxLength: 2 })) },
+    { role: str, content, reasoning_content: str, reasoning: str, refusal: str, tool_calls: maybe(fc.array(maybe(toolCall), { maxLength: 2 })) },
     { requiredKeys: [] }
   )
   const choice = fc.record({ index: num, delta: maybe(delta), finish_reason: str }, { requiredKeys: [] })

@@ -22,17 +22,18 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type ChatRequest, Completion, LanguageModel, LlmError, type StreamEvent } from "@sluice/core"
+import { type ChatRequest, Completion, LanguageModel, LlmError, StreamEvent } from "@sluice/core"
 import * as Http from "./internal/httpCall.js"
 import { isTransient, readErrorObject, scrub, type Site } from "./internal/httpFailure.js"
 import * as OpenAiRequest from "./internal/OpenAiRequest.js"
-import { finishReasonOf, OpenAiStreamDecoder, readUsage } from "./internal/OpenAiStreamDecoder.js"
+import { finishReasonOf, OpenAiStreamDecoder, readParts, readUsage } from "./internal/OpenAiStreamDecoder.js"
 import * as OpenAiWire from "./internal/OpenAiWire.js"
 
 /**
@@ -122,10 +123,15 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     })
   })
 
-const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> => {
+/**
+ * The events a non-streamed `chat.completion` stands for, in the order a stream gives them (reasoning, text,
+ * tool calls, finish, usage): what `complete` folds, and what a stream hands on when a server answered it
+ * with a whole completion.
+ */
+const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEvent.StreamEvent>, LlmError.LlmError> => {
   if (Predicate.isRecord(json) && json.error !== undefined && json.error !== null) {
     const body = readErrorObject(json)
-    return Effect.fail(
+    return Either.left(
       new LlmError.ProviderStreamError({
         provider: site.provider,
         model: site.model,
@@ -137,7 +143,7 @@ const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<
   }
   const decoded = decodeCompletion(json)
   if (decoded._tag === "Left") {
-    return Effect.fail(
+    return Either.left(
       new LlmError.DecodeError({
         provider: site.provider,
         model: site.model,
@@ -148,18 +154,34 @@ const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<
   const response = decoded.right
   const choice = response.choices.find((c) => c.index === undefined || c.index === 0)
   const message = choice?.message
+  const events: Array<StreamEvent.StreamEvent> = []
+  const reasoning = message?.reasoning_content ?? message?.reasoning
+  if (typeof reasoning === "string" && reasoning.length > 0) events.push(StreamEvent.reasoningDelta(reasoning))
+  const content = message?.content
+  if (typeof content === "string") {
+    if (content.length > 0) events.push(StreamEvent.textDelta(content))
+  } else if (content !== undefined && content !== null) {
+    readParts(content, events)
+  }
+  if (typeof message?.refusal === "string" && message.refusal.length > 0) events.push(StreamEvent.textDelta(message.refusal))
+  const calls = message?.tool_calls ?? []
+  for (let index = 0; index < calls.length; index++) {
+    const call = calls[index]
+    events.push(StreamEvent.toolCallDelta({ index, id: call.id, name: call.function.name, argumentsDelta: call.function.arguments }))
+  }
+  const raw = choice?.finish_reason
+  if (typeof raw === "string" && raw !== "") events.push(StreamEvent.finish(finishReasonOf(raw), raw))
   const usageJson = response.usage ?? response.x_groq?.usage
   const usage = usageJson === undefined || usageJson === null ? undefined : readUsage(usageJson)
-  const raw = choice?.finish_reason
-  const completion: Completion.Completion = {
-    text: (message?.content ?? "") + (message?.refusal ?? ""),
-    reasoning: message?.reasoning_content ?? message?.reasoning ?? "",
-    toolCalls: (message?.tool_calls ?? []).map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })),
-    usage: usage === undefined ? null : Completion.usageFromEvent(usage),
-    finishReason: raw === undefined || raw === null || raw === "" ? null : finishReasonOf(raw)
-  }
-  return Http.guarded(site, completion, guard)
+  if (usage !== undefined) events.push(usage)
+  return Either.right(events)
 }
+
+const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
+  Either.match(answerEvents(site, json), {
+    onLeft: Effect.fail,
+    onRight: (events) => Http.guarded(site, Completion.fromEvents(events), guard)
+  })
 
 /**
  * The adapter as a Layer.

@@ -61,6 +61,48 @@ export const readUsage = (u: unknown): StreamEvent.Usage | undefined => {
 }
 
 
+/**
+ * Reads an array `content` by the rules of `OpenAiWire.ContentPart`, pushing its parts in order (into `out`
+ * when given): text and refusal parts as text, thinking parts as reasoning; false when a part does not fit.
+ */
+export const readParts = (parts: ReadonlyArray<unknown>, out: Array<StreamEvent.StreamEvent> | undefined): boolean => {
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]
+    if (!Predicate.isRecord(part)) return false
+    switch (part.type) {
+      case "text":
+      case "refusal": {
+        const text = part.type === "text" ? part.text : part.refusal
+        if (typeof text !== "string") return false
+        if (out !== undefined && text.length > 0) out.push(StreamEvent.textDelta(text))
+        break
+      }
+      case "thinking": {
+        const thinking = part.thinking
+        if (typeof thinking === "string") {
+          if (out !== undefined && thinking.length > 0) out.push(StreamEvent.reasoningDelta(thinking))
+        } else if (Array.isArray(thinking)) {
+          for (let j = 0; j < thinking.length; j++) {
+            const inner: unknown = thinking[j]
+            if (!Predicate.isRecord(inner) || typeof inner.type !== "string") return false
+            if (inner.type !== "text") continue
+            const text = inner.text
+            if (typeof text !== "string") return false
+            if (out !== undefined && text.length > 0) out.push(StreamEvent.reasoningDelta(text))
+          }
+        } else {
+          return false
+        }
+        break
+      }
+      default:
+        // Parts of other kinds (Mistral's `reference`) carry no text: accepted and not read.
+        if (typeof part.type !== "string") return false
+    }
+  }
+  return true
+}
+
 const decodeChunk = Schema.decodeUnknownEither(OpenAiWire.ChatCompletionChunk)
 
 /** Decodes the events of one OpenAI-compatible stream; one instance per response. */
@@ -142,15 +184,20 @@ export class OpenAiStreamDecoder implements WireDecoder.WireDecoder {
     const reasoningContent = delta.reasoning_content
     const reasoning = delta.reasoning
     const refusal = delta.refusal
-    if (!isOptString(delta.role) || !isOptString(content) || !isOptString(reasoningContent) || !isOptString(reasoning) || !isOptString(refusal)) {
+    if (!isOptString(delta.role) || !isOptString(reasoningContent) || !isOptString(reasoning) || !isOptString(refusal)) {
       return false
     }
     if (out !== undefined) {
       if (nonEmpty(reasoningContent)) out.push(StreamEvent.reasoningDelta(reasoningContent))
       else if (nonEmpty(reasoning)) out.push(StreamEvent.reasoningDelta(reasoning))
-      if (nonEmpty(content)) out.push(StreamEvent.textDelta(content))
-      if (nonEmpty(refusal)) out.push(StreamEvent.textDelta(refusal))
     }
+    // The string is the usual case and stays the first test; an array of parts is Mistral's reasoning models.
+    if (typeof content === "string") {
+      if (out !== undefined && content.length > 0) out.push(StreamEvent.textDelta(content))
+    } else if (content !== undefined && content !== null && !(Array.isArray(content) && readParts(content, out))) {
+      return false
+    }
+    if (out !== undefined && nonEmpty(refusal)) out.push(StreamEvent.textDelta(refusal))
     const calls = delta.tool_calls
     if (calls === undefined || calls === null) return true
     if (!Array.isArray(calls)) return false

@@ -20,10 +20,32 @@ export const ToolCallFragment = Schema.Struct({
   function: Schema.optional(Schema.NullOr(Schema.Struct({ name: OptionalString, arguments: OptionalString })))
 })
 
+/** A part type of another kind (an image, Mistral's `reference`): accepted and not read. */
+const otherPart = (known: ReadonlyArray<string>) =>
+  Schema.Struct({ type: Schema.String.pipe(Schema.filter((type) => !known.includes(type))) })
+
+/** A text part. */
+export const TextPart = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String })
+
+/** A thinking part (Mistral's reasoning models): its thinking is a string or text parts. */
+export const ThinkingPart = Schema.Struct({
+  type: Schema.Literal("thinking"),
+  thinking: Schema.Union(Schema.String, Schema.Array(Schema.Union(TextPart, otherPart(["text"]))))
+})
+
+/** A refusal part. */
+export const RefusalPart = Schema.Struct({ type: Schema.Literal("refusal"), refusal: Schema.String })
+
+/** One part of an array `content`: text and refusal parts are text, thinking parts reasoning, others skipped. */
+export const ContentPart = Schema.Union(TextPart, ThinkingPart, RefusalPart, otherPart(["text", "thinking", "refusal"]))
+
+/** `content`: a string, or an array of parts (Mistral's Magistral, in a delta and in a message). */
+export const Content = Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(ContentPart))))
+
 /** A streamed delta: role, content, reasoning (`reasoning_content` for DeepSeek/vLLM, `reasoning` for Groq/OpenRouter), refusal, tool calls. */
 export const Delta = Schema.Struct({
   role: OptionalString,
-  content: OptionalString,
+  content: Content,
   reasoning_content: OptionalString,
   reasoning: OptionalString,
   refusal: OptionalString,
@@ -70,7 +92,7 @@ export const ChatCompletion = Schema.Struct({
       index: Schema.optional(Schema.Number),
       message: Schema.Struct({
         role: OptionalString,
-        content: OptionalString,
+        content: Content,
         reasoning_content: OptionalString,
         reasoning: OptionalString,
         refusal: OptionalString,
