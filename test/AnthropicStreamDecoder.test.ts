@@ -316,6 +316,61 @@ describe("AnthropicStreamDecoder", () => {
       assert.isUndefined(nothing.partial)
     }))
 
+  // Recorded through a proxy that retried a cut response and spliced the retry onto it: the first
+  // message stops inside its tool call's arguments, and a second message_start follows.
+  const splicedPrefix = [
+    `event: message_start\ndata: {"type":"message_start","message":{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":472,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":2}}}\n\n`,
+    `event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6","name":"record","input":{}}}\n\n`,
+    `event: ping\ndata: {"type": "ping"}\n\n`,
+    `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}\n\n`,
+    `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\\"value\\":\\"Spark"}}\n\n`
+  ].join("")
+  const splicedRetry = [
+    `event: message_start\ndata: {"type":"message_start","message":{"id":"msg_01Q8Faay6S7oBtWxV1GAcgiS","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":472,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":2}}}\n\n`,
+    `event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_01VzR6j8mF4cJrDg3wXeqkT9","name":"record","input":{}}}\n\n`,
+    `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}\n\n`,
+    `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\\"value\\":\\"Sparkle\\"}"}}\n\n`,
+    `event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n`,
+    `event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":41}}\n\n`,
+    `event: message_stop\ndata: {"type":"message_stop"}\n\n`
+  ].join("")
+
+  it.effect("a second message_start before the first message ended (a spliced retry) is IncompleteStream: the cut tool call is never complete", () =>
+    Effect.gen(function*() {
+      const exit = yield* run(splicedPrefix + splicedRetry)
+      assert.isTrue(Exit.isFailure(exit))
+      const error = yield* failure(splicedPrefix + splicedRetry)
+      assert.strictEqual(error._tag, "IncompleteStream")
+      assert.strictEqual(error._tag === "IncompleteStream" && error.ending, "restarted")
+      assert.include(error.message, "a second message_start")
+      // What the caller received: the first message's deltas, its tool call cut off, no finish.
+      assert.deepStrictEqual(error.partial, {
+        text: "",
+        reasoning: "",
+        toolCalls: [{ id: "toolu_01T1x1fJ34qAmk2tNTrN7Up6", name: "record", arguments: "{\"value\":\"Spark" }],
+        usage: null,
+        finishReason: null
+      })
+      // Split anywhere, the same failure.
+      for (const cut of [1, splicedPrefix.length - 1, splicedPrefix.length, splicedPrefix.length + 7]) {
+        const split = yield* run(splicedPrefix + splicedRetry, [cut])
+        assert.isTrue(Exit.isFailure(split) && split.cause._tag === "Fail" && split.cause.error._tag === "IncompleteStream" && split.cause.error.ending === "restarted")
+      }
+    }))
+
+  it.effect("a second message_start after the first message's stop reason ends the stream with the first answer", () =>
+    Effect.gen(function*() {
+      const finished = sse(messageStart(), blockStart(0, { type: "text", text: "" }), text(0, "Hi!"), blockStop(0), messageDelta("end_turn"))
+      const out = yield* events(finished + splicedRetry)
+      assert.deepStrictEqual(Completion.fromEvents(out), {
+        text: "Hi!",
+        reasoning: "",
+        toolCalls: [],
+        usage: { inputTokens: 12, outputTokens: 7, totalTokens: 19 },
+        finishReason: "stop"
+      })
+    }))
+
   it.effect("any read boundaries give the same events", () =>
     Effect.gen(function*() {
       const body = sse(

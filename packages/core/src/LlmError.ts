@@ -177,15 +177,17 @@ export class IncompleteStream extends Schema.TaggedError<IncompleteStream>()("In
   ...common,
   /**
    * How it ended: the body closed, `[DONE]` came without a finish, the body closed inside an event,
-   * or (with `Policy.guard({ failOn: ["length"] })`) the model hit its token limit.
+   * a second answer started before the first finished (a proxy spliced a retried response onto a cut
+   * one), or (with `Policy.guard({ failOn: ["length"] })`) the model hit its token limit.
    */
-  ending: Schema.Literal("eof", "done-without-finish", "ended-mid-event", "length")
+  ending: Schema.Literal("eof", "done-without-finish", "ended-mid-event", "restarted", "length")
 }) {
   override get message(): string {
     const how = {
       eof: "ended without a finish reason",
       "done-without-finish": "sent [DONE] without a finish reason",
       "ended-mid-event": "ended in the middle of an event, without a finish reason",
+      restarted: "started over mid-answer (a second message_start before a finish reason)",
       length: "stopped at the token limit (finish reason length)"
     }[this.ending]
     const after = received(this.partial)

@@ -12,6 +12,9 @@
  *   (and again if a later `message_delta` changes it), never summed; when either place leaves usage out and
  *   the input or output count is never learned, no `Usage` goes out (a made-up 0 would be wrong).
  * - `message_stop` is the end marker; an `error` event is a `ProviderStreamError`, retryable by its type.
+ * - A second `message_start` (a proxy spliced a retried response onto a cut one) ends the stream: with the
+ *   first answer when its stop reason had come, else as `IncompleteStream` (`restarted`), so a tool call
+ *   whose arguments were cut is never handed on as complete.
  * @internal
  */
 import * as ParseResult from "effect/ParseResult"
@@ -110,6 +113,7 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
   /** Content blocks by their index in the message; only tool calls need state. */
   private readonly blocks = new Map<number, Block>()
   private toolCalls = 0
+  private started = false
   private finished = false
   private input: number | undefined = undefined
   private output: number | undefined = undefined
@@ -138,6 +142,12 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
       case "message_start": {
         const decoded = decodeStart(json)
         if (decoded._tag === "Left") return this.schemaError(decoded, type, data)
+        if (this.started) {
+          return this.finished
+            ? WireDecoder.End
+            : new LlmError.IncompleteStream({ provider: this.site.provider, model: this.site.model, ending: "restarted" })
+        }
+        this.started = true
         const usage = decoded.right.message.usage
         // Without usage here (a gateway dropped it) the figures can only come from message_delta.
         if (usage !== undefined && usage !== null) {
