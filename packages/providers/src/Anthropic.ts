@@ -33,7 +33,7 @@ import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type ChatRequest, Completion, LanguageModel, LlmError, type StreamEvent } from "@sluice/core"
+import { type ChatRequest, Completion, LanguageModel, LlmError, StreamEvent } from "@sluice/core"
 import * as AnthropicRequest from "./internal/AnthropicRequest.js"
 import { AnthropicStreamDecoder, finishReasonOf, isRetryableErrorType, toUsage } from "./internal/AnthropicStreamDecoder.js"
 import * as AnthropicWire from "./internal/AnthropicWire.js"
@@ -143,7 +143,11 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         const where = site(request)
         const req = httpRequest(where, request, true)
         if (Either.isLeft(req)) return Stream.fail(req.left)
-        return Http.stream(client, where, req.right, new AnthropicStreamDecoder(where), { guard, maxEventSize: options.maxEventSize }, context)
+        return Http.stream(client, where, req.right, new AnthropicStreamDecoder(where), {
+          guard,
+          maxEventSize: options.maxEventSize,
+          answer: (json) => answerEvents(where, json)
+        }, context)
       })
 
     const complete = (request: ChatRequest.ChatRequest): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
@@ -162,11 +166,15 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     })
   })
 
-/** Reads a non-streamed message (or the error object a proxy answered with status 200). */
-const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> => {
+/**
+ * The events a non-streamed message (or the error object a proxy answered with status 200) stands for, in
+ * the order a stream gives them (its blocks in order, then the finish and usage): what `complete` folds, and
+ * what a stream hands on when a server answered it with a whole message.
+ */
+const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEvent.StreamEvent>, LlmError.LlmError> => {
   if (Predicate.isRecord(json) && json.type === "error") {
     const body = readErrorObject(json)
-    return Effect.fail(
+    return Either.left(
       new LlmError.ProviderStreamError({
         provider: site.provider,
         model: site.model,
@@ -178,7 +186,7 @@ const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<
   }
   const decoded = decodeMessage(json)
   if (Either.isLeft(decoded)) {
-    return Effect.fail(
+    return Either.left(
       new LlmError.DecodeError({
         provider: site.provider,
         model: site.model,
@@ -187,34 +195,38 @@ const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<
     )
   }
   const message = decoded.right
-  let text = ""
-  let reasoning = ""
-  const toolCalls: Array<Completion.ToolCall> = []
+  const events: Array<StreamEvent.StreamEvent> = []
+  let calls = 0
   for (const block of message.content) {
-    if (AnthropicWire.isTextBlock(block)) text += block.text
-    else if (AnthropicWire.isThinkingBlock(block)) reasoning += block.thinking
-    else if (AnthropicWire.isToolUseBlock(block)) {
-      toolCalls.push({ id: block.id, name: block.name, arguments: JSON.stringify(block.input ?? {}) })
+    if (AnthropicWire.isTextBlock(block)) {
+      if (block.text.length > 0) events.push(StreamEvent.textDelta(block.text))
+    } else if (AnthropicWire.isThinkingBlock(block)) {
+      if (block.thinking.length > 0) events.push(StreamEvent.reasoningDelta(block.thinking))
+    } else if (AnthropicWire.isToolUseBlock(block)) {
+      events.push(StreamEvent.toolCallDelta({ index: calls++, id: block.id, name: block.name, argumentsDelta: JSON.stringify(block.input ?? {}) }))
     }
   }
+  const raw = message.stop_reason
+  if (typeof raw === "string" && raw !== "") events.push(StreamEvent.finish(finishReasonOf(raw), raw))
   // No usage (or no output count) on the wire is no usage in the completion, as in the stream decoder.
   const wireUsage = message.usage
-  const usage = wireUsage === undefined || wireUsage === null || typeof wireUsage.output_tokens !== "number" ? undefined : toUsage({
-    input: wireUsage.input_tokens,
-    output: wireUsage.output_tokens,
-    cacheCreation: wireUsage.cache_creation_input_tokens ?? undefined,
-    cacheRead: wireUsage.cache_read_input_tokens ?? undefined
-  })
-  const raw = message.stop_reason
-  const completion: Completion.Completion = {
-    text,
-    reasoning,
-    toolCalls,
-    usage: usage === undefined ? null : Completion.usageFromEvent(usage),
-    finishReason: raw === undefined || raw === null || raw === "" ? null : finishReasonOf(raw)
+  if (wireUsage !== undefined && wireUsage !== null && typeof wireUsage.output_tokens === "number") {
+    events.push(toUsage({
+      input: wireUsage.input_tokens,
+      output: wireUsage.output_tokens,
+      cacheCreation: wireUsage.cache_creation_input_tokens ?? undefined,
+      cacheRead: wireUsage.cache_read_input_tokens ?? undefined
+    }))
   }
-  return Http.guarded(site, completion, guard)
+  return Either.right(events)
 }
+
+/** Reads a non-streamed message into a completion. */
+const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
+  Either.match(answerEvents(site, json), {
+    onLeft: Effect.fail,
+    onRight: (events) => Http.guarded(site, Completion.fromEvents(events), guard)
+  })
 
 /**
  * The adapter as a Layer.

@@ -134,7 +134,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         return Http.stream(client, where, req.right, new GeminiStreamDecoder(where), {
           guard,
           maxEventSize: options.maxEventSize,
-          redactHeaders: redact
+          redactHeaders: redact,
+          answer: (json) => answerEvents(where, json)
         }, context)
       })
 
@@ -149,16 +150,29 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     return LanguageModel.make({ provider, capabilities: { continuation: "instruction", policyAware: true }, streamIn, complete })
   })
 
-/** Reads a non-streamed answer with the stream decoder (one `GenerateContentResponse` is one chunk), so both paths agree. */
-const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> => {
+/**
+ * Reads a non-streamed answer with the stream decoder (one `GenerateContentResponse` is one chunk), so both
+ * paths agree; a JSON array of them (`streamGenerateContent` without `alt=sse`, from a gateway that dropped it)
+ * is read chunk by chunk.
+ */
+const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEvent.StreamEvent>, LlmError.LlmError> => {
   const decoder = new GeminiStreamDecoder(site)
   const events: Array<StreamEvent.StreamEvent> = []
-  const failure = decoder.onJson(json, events)
-  if (failure !== undefined) return Effect.fail(failure)
+  const chunks: ReadonlyArray<unknown> = Array.isArray(json) ? json : [json]
+  for (const chunk of chunks) {
+    const failure = decoder.onJson(chunk, events)
+    if (failure !== undefined) return Either.left(failure)
+  }
   decoder.end(events)
-  const completion = Completion.fromEvents(events)
-  return Http.guarded(site, completion, guard)
+  return Either.right(events)
 }
+
+/** Reads a non-streamed answer into a completion. */
+const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
+  Either.match(answerEvents(site, json), {
+    onLeft: Effect.fail,
+    onRight: (events) => Http.guarded(site, Completion.fromEvents(events), guard)
+  })
 
 /**
  * The adapter as a Layer.

@@ -103,7 +103,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         if (bad !== undefined) return Stream.fail(bad)
         return Http.stream(client, where, httpRequest(request, true), new OpenAiStreamDecoder(where), {
           guard: options.guard ?? true,
-          maxEventSize: options.maxEventSize
+          maxEventSize: options.maxEventSize,
+          answer: (json) => answerEvents(where, json)
         }, context)
       })
 

@@ -8,8 +8,10 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -26,6 +28,11 @@ export interface StreamOptions {
   readonly maxEventSize: number | undefined
   /** Request headers to redact in traces besides @effect/platform's defaults (e.g. `x-goog-api-key`). */
   readonly redactHeaders?: ReadonlyArray<string> | undefined
+  /**
+   * The adapter's non-streamed mapping: the events a whole JSON answer stands for, in a stream's order. A
+   * server that answers the streaming request with one (a gateway ignoring `stream: true`) is read with it.
+   */
+  readonly answer: (json: unknown) => Either.Either<ReadonlyArray<StreamEvent.StreamEvent>, LlmError.LlmError>
 }
 
 const isOk = (status: number): boolean => status >= 200 && status < 300
@@ -106,6 +113,66 @@ const body = (site: Site, response: HttpClientResponse.HttpClientResponse): Stre
   })
 }
 
+/** The body as text (decoded as UTF-8 across reads); `onRead` is called with each read. */
+const readText = (
+  site: Site,
+  response: HttpClientResponse.HttpClientResponse,
+  onRead?: ((bytes: number) => void) | undefined
+): Effect.Effect<string, LlmError.LlmError> =>
+  Effect.suspend(() => {
+    const decoder = new TextDecoder()
+    const pieces: Array<string> = []
+    return Stream.runForEachChunk(body(site, response), (chunk) =>
+      Effect.sync(() => {
+        for (const bytes of chunk) {
+          if (onRead !== undefined) onRead(bytes.length)
+          pieces.push(decoder.decode(bytes, { stream: true }))
+        }
+      })).pipe(Effect.map(() => {
+        pieces.push(decoder.decode())
+        return pieces.join("")
+      }))
+  })
+
+/** The first characters of the body (for an error's `data`), or "" when it cannot be read; stops reading there. */
+const readStart = (site: Site, response: HttpClientResponse.HttpClientResponse, chars: number): Effect.Effect<string> =>
+  Effect.suspend(() => {
+    const decoder = new TextDecoder()
+    return Stream.runFoldWhile(body(site, response), "", (text) => text.length < chars, (text, bytes) => text + decoder.decode(bytes, { stream: true }))
+  }).pipe(Effect.map((text) => text.slice(0, chars)), Effect.orElseSucceed(() => ""))
+
+/** Parses a JSON body; a body that is not JSON is a `DecodeError` with its start. */
+const parseJson = (site: Site, text: string): Either.Either<unknown, LlmError.LlmError> =>
+  Either.try({
+    try: (): unknown => JSON.parse(text),
+    catch: (e) =>
+      new Errors.DecodeError({
+        provider: site.provider,
+        model: site.model,
+        reason: `malformed JSON response (${e instanceof Error ? e.message : String(e)})`,
+        data: scrub(text.slice(0, 200), site.secrets)
+      })
+  })
+
+/** The media type of a `content-type` header, lower-case, without parameters ("" when there is none). */
+const mediaType = (contentType: string | undefined): string => {
+  if (contentType === undefined) return ""
+  const semicolon = contentType.indexOf(";")
+  return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase()
+}
+
+/**
+ * How a `200` to a streaming request is read, by its content type: as SSE (`text/event-stream`, and the
+ * sloppy servers' missing type or `text/plain`), as a whole JSON answer (`application/json`, `…+json`), or
+ * not at all (an HTML portal page, anything else).
+ */
+const replyKind = (contentType: string | undefined): "sse" | "json" | "other" => {
+  const type = mediaType(contentType)
+  if (type === "text/event-stream" || type === "" || type === "text/plain") return "sse"
+  if (type === "application/json" || type.endsWith("+json")) return "json"
+  return "other"
+}
+
 /**
  * Streams a response body through a provider's wire decoder, with the policy context the caller passed:
  * the connect bound, the attempt log, and the deadline's `Abort`, which this request registers with so a
@@ -128,7 +195,10 @@ export const stream = (
     const fold = new Completion.Accumulator()
     // The deadline's failure, once it aborted this request: what the aborted read fails with.
     let aborted: LlmError.LlmError | undefined
-    const decode = (response: HttpClientResponse.HttpClientResponse) =>
+    // Read when the attempt is recorded: false once the server answered with a whole JSON completion.
+    const reply = { streamed: true }
+    const onEvents = Option.isNone(progress) ? undefined : progress.value.onEvents
+    const decodeSse = (response: HttpClientResponse.HttpClientResponse) =>
       WireDecoder.decodeBody(body(site, response), {
         provider: site.provider,
         model: site.model,
@@ -136,16 +206,49 @@ export const stream = (
         mapBodyError: (error) => aborted ?? error,
         guard: options.guard,
         fold,
-        onEvents: Option.isNone(progress) ? undefined : progress.value.onEvents,
+        onEvents,
         ...(options.maxEventSize === undefined ? {} : { maxEventSize: options.maxEventSize })
       })
+    // A whole JSON answer: the events it stands for, handed on at once, under the same guard as a stream.
+    const decodeWhole = (response: HttpClientResponse.HttpClientResponse) =>
+      LanguageModel.unwrap(Effect.map(Effect.mapError(readText(site, response), (error) => aborted ?? error), (text) => {
+        reply.streamed = false
+        const events = Either.flatMap(parseJson(site, text), options.answer)
+        if (Either.isLeft(events)) return Stream.fail(events.left)
+        for (const event of events.right) fold.add(event)
+        if (events.right.length > 0 && onEvents !== undefined) onEvents(events.right)
+        const handed = Stream.fromChunk(Chunk.unsafeFromArray(events.right))
+        if (!options.guard || fold.finishReason !== null) return handed
+        const incomplete = new Errors.IncompleteStream({ provider: site.provider, model: site.model, ending: "eof" })
+        return Stream.concat(handed, Stream.fail(fold.events === 0 ? incomplete : Errors.withPartial(incomplete, fold.snapshot())))
+      }))
+    const decode = (response: HttpClientResponse.HttpClientResponse): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> => {
+      const contentType = response.headers["content-type"]
+      switch (replyKind(contentType)) {
+        case "sse":
+          return decodeSse(response)
+        case "json":
+          return decodeWhole(response)
+        case "other":
+          // Not an answer at all (a captive portal, a login page): the same again would be no better.
+          return LanguageModel.unwrap(Effect.map(readStart(site, response, 200), (start) =>
+            Stream.fail(
+              new Errors.DecodeError({
+                provider: site.provider,
+                model: site.model,
+                reason: `the response to a streaming request is ${mediaType(contentType)}, not an event stream (text/event-stream)`,
+                data: scrub(start, site.secrets)
+              })
+            )))
+      }
+    }
     // The client's span goes under the caller's (a `metrics` span passed down in the context).
     const underParent = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Option.isNone(parent) ? effect : Effect.provideService(effect, Tracer.ParentSpan, parent.value)
     if (Option.isNone(registry)) {
       const plain = Effect.map(underParent(execute(client, site, request, options.redactHeaders, connect)), decode)
       // Every request is an attempt that request-level policies can count and cost.
-      return Policy.recordAttempt(LanguageModel.unwrap(plain), site, context, fold)
+      return Policy.recordAttempt(LanguageModel.unwrap(plain), site, context, fold, reply)
     }
     const abortable = Effect.gen(function*() {
       // The request lives in a scope of its own, closed with the stream's (acquired with it, so no
@@ -167,7 +270,7 @@ export const stream = (
       )
       return decode(response)
     })
-    return Policy.recordAttempt(Stream.unwrapScoped(abortable), site, context, fold)
+    return Policy.recordAttempt(Stream.unwrapScoped(abortable), site, context, fold, reply)
   })
 
 /** Executes a non-streaming request and parses its JSON body. */
@@ -178,20 +281,7 @@ export const json = (
   redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<unknown, LlmError.LlmError> =>
   Effect.flatMap(Effect.flatMap(Effect.serviceOption(Policy.ConnectTimeout), (connect) => execute(client, site, request, redactHeaders, connect)), (response) =>
-    Effect.flatMap(
-      Effect.mapError(response.text, (error) => fromBodyError(site, error)),
-      (text) =>
-        Effect.try({
-          try: (): unknown => JSON.parse(text),
-          catch: (e) =>
-            new Errors.DecodeError({
-              provider: site.provider,
-              model: site.model,
-              reason: `malformed JSON response (${e instanceof Error ? e.message : String(e)})`,
-              data: scrub(text.slice(0, 200), site.secrets)
-            })
-        })
-    ))
+    Effect.flatMap(Effect.mapError(response.text, (error) => fromBodyError(site, error)), (text) => parseJson(site, text)))
 
 /** Makes a non-streaming call and decodes its JSON into a completion, recorded as an attempt. */
 export const completion = (

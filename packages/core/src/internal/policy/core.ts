@@ -143,10 +143,13 @@ export interface Attempt {
   readonly spliceAt?: number | undefined
   /** True when the attempt was interrupted (a hedge's loser, a timeout, the caller going away). */
   readonly interrupted?: boolean | undefined
+  /** False when the server answered the streaming request with a whole JSON completion instead of a stream; absent when it streamed. */
+  readonly streamed?: false | undefined
 }
 
 /**
- * Where request-level policies report their attempts; provide one (`Policy.track`) to read them.
+ * Where request-level policies report their attempts; provide one to read them
+ * (`Effect.provideService(Policy.Attempts, { record: (attempt) => … })`), or read `Summary.attempts` from `Policy.metrics`.
  * @since 0.1.0
  * @category tracking
  */
@@ -338,7 +341,9 @@ export const recordAttempt = <R>(
   /** Where to find `Attempts` and `AttemptInfo` (default: the fiber's context when the stream starts). */
   context?: Context.Context<never>,
   /** A fold the stream's own decoder keeps of every event it hands on: read at the end instead of watching the stream. */
-  fold?: Accumulator
+  fold?: Accumulator,
+  /** Read at the end: `streamed` false when the server answered with a whole JSON completion instead of a stream. */
+  reply?: { readonly streamed: boolean }
 ): Stream.Stream<StreamEvent, LlmError, R> =>
   LanguageModel.unwrap(
     Effect.gen(function*() {
@@ -349,7 +354,9 @@ export const recordAttempt = <R>(
       const clock = yield* Effect.clock
       const startedAt = clock.unsafeCurrentTimeMillis()
       const record = (events: number, usage: Usage | undefined, exit: Exit.Exit<unknown, LlmError>) =>
-        Effect.sync(() => attempts.value.record(attemptOf(site, info, startedAt, clock.unsafeCurrentTimeMillis(), events, usage, exit)))
+        Effect.sync(() =>
+          attempts.value.record(attemptOf(site, info, startedAt, clock.unsafeCurrentTimeMillis(), events, usage, exit, reply?.streamed ?? true))
+        )
       if (fold !== undefined) return Stream.ensuringWith(self, (exit) => record(fold.events, fold.usage ?? undefined, exit))
       let events = 0
       let usage: Usage | undefined
@@ -379,7 +386,7 @@ export const recordCall = <A extends Completion>(self: Effect.Effect<A, LlmError
     return yield* Effect.onExit(self, (exit) =>
       Effect.sync(() => {
         const usage = Exit.isSuccess(exit) && exit.value.usage !== null ? exit.value.usage : undefined
-        attempts.value.record(attemptOf(site, info, startedAt, clock.unsafeCurrentTimeMillis(), 0, usage, exit))
+        attempts.value.record(attemptOf(site, info, startedAt, clock.unsafeCurrentTimeMillis(), 0, usage, exit, true))
       }))
   })
 
@@ -390,7 +397,8 @@ const attemptOf = (
   endedAt: number,
   events: number,
   usage: Usage | undefined,
-  exit: Exit.Exit<unknown, LlmError>
+  exit: Exit.Exit<unknown, LlmError>,
+  streamed: boolean
 ): Attempt => {
   const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
   const interrupted = Exit.isFailure(exit) && Option.isNone(failure) && Cause.isInterruptedOnly(exit.cause)
@@ -405,6 +413,7 @@ const attemptOf = (
     error: Option.isSome(failure) ? { _tag: failure.value._tag, message: failure.value.message } : undefined,
     interrupted,
     usage: usage ?? partialUsage,
-    spliceAt: Option.isSome(info) ? info.value.spliceAt : undefined
+    spliceAt: Option.isSome(info) ? info.value.spliceAt : undefined,
+    ...(streamed ? {} : { streamed: false })
   }
 }

@@ -45,6 +45,11 @@ export interface Summary {
   readonly model: string
   /** `"stream"` or `"complete"`. */
   readonly call: "stream" | "complete"
+  /**
+   * Whether the answer arrived as a stream: false for `complete`, and for a stream whose server answered with a
+   * whole JSON completion instead (a gateway that ignores `stream: true`; its attempt says `streamed: false`).
+   */
+  readonly streamed: boolean
   /** Epoch milliseconds. */
   readonly startedAt: number
   /** From the start to the first text, reasoning or tool-call delta. */
@@ -274,6 +279,7 @@ class Request {
       provider: this.site.provider,
       model: this.site.model,
       call: this.call,
+      streamed: this.call === "stream" && !attempts.some((attempt) => attempt.streamed === false && attempt.events > 0),
       startedAt: this.startedAt,
       ttftMs,
       durationMs,
@@ -313,6 +319,7 @@ class Request {
     if (summary.finishReason !== null) span.attribute("sluice.finish_reason", summary.finishReason)
     if (summary.error !== undefined) span.attribute("sluice.error", summary.error._tag)
     if (summary.buffered !== undefined) span.attribute("sluice.buffered", true)
+    if (!summary.streamed && summary.call === "stream") span.attribute("sluice.streamed", false)
   }
 
   private record(summary: Summary, sorted: Float64Array | undefined): void {
