@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Fault, Scenario } from "@sluice/emulator"
 import { Effect } from "effect"
+import * as Net from "node:net"
 import { emulator, jsonLines, KEY, openAiKey, sluice } from "./support/cli.js"
 
 const text = "Rivers carry water from mountains to the sea, shaping valleys and deltas along the way."
@@ -208,6 +209,48 @@ describe.concurrent("sluice [prompt]", () => {
       assert.isFalse(requests[0].stream)
       assert.match(stderr, /first token \d+ ms · total [^·]+ · .*usage \d+ in \/ \d+ out.*finish stop/)
     }))
+
+  it.scopedLive("--no-stream against a server that never answers: the deadlines bound it too, exit 5", () =>
+    Effect.gen(function*() {
+      // accepts the connection, reads the request, never answers
+      const sockets = new Set<Net.Socket>()
+      const server = Net.createServer((socket) => {
+        sockets.add(socket)
+        socket.on("error", () => {})
+        socket.on("close", () => sockets.delete(socket))
+      })
+      const port = yield* Effect.acquireRelease(
+        Effect.async<number>((resume) => {
+          server.listen(0, "127.0.0.1", () => {
+            const address = server.address()
+            resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
+          })
+        }),
+        () =>
+          Effect.async<void>((resume) => {
+            for (const socket of sockets) socket.destroy()
+            server.close(() => resume(Effect.void))
+          })
+      )
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [["--timeout", "1s"], "total"],
+        [["--idle-timeout", "1s"], "idle"],
+        [["--first-token-timeout", "1s"], "first-token"]
+      ]
+      for (const [args, phase] of cases) {
+        const { code, ms, stderr, stdout } = yield* sluice(
+          ["--base-url", `http://127.0.0.1:${port}/v1`, "--no-stream", "--retries", "0", "--json", ...args, "hi"],
+          { env: openAiKey, timeoutMs: 15_000 }
+        )
+        assert.strictEqual(code, 5, `${args.join(" ")}: ${stderr}`)
+        assert.isTrue(stderr.startsWith("Timeout: "), stderr)
+        const error = jsonLines(stdout).pop()?.error as { _tag: string; message: string }
+        assert.strictEqual(error._tag, "Timeout")
+        assert.include(error.message, `(${phase} timeout)`)
+        assert.isAtLeast(ms, 900)
+        assert.isBelow(ms, 12_000)
+      }
+    }), 60_000)
 
   it.scopedLive("retries heal a mid-stream cut by continuation: the text is never repeated", () =>
     Effect.gen(function*() {

@@ -14,7 +14,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import { ChatRequest, type LanguageModel, LlmError, Policy } from "@sluice/core"
-import { Deferred, Duration, Effect, Fiber, Option } from "effect"
+import { Deferred, Duration, Effect, Either, Fiber, Option } from "effect"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Zlib from "node:zlib"
@@ -226,6 +226,44 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Hostile server
       yield* Fiber.interrupt(fiber)
       yield* assertClientGone(again, 5000)
     }))
+
+  it.scoped("complete (--no-stream): a server that never answers times out at the first-token bound; the body's reads move the idle deadline", () =>
+    Effect.gen(function*() {
+      const completeFrom = (server: Hostile, policy: (m: LanguageModel.Service) => LanguageModel.Service) =>
+        Effect.flatMap(format.make(server.url, undefined), (m) =>
+          Effect.suspend(() => {
+            const start = performance.now()
+            return Effect.map(Effect.either(policy(m).complete(request)), (result) => ({ result, elapsedMs: performance.now() - start }))
+          }))
+      const timedOut = (outcome: { readonly result: Either.Either<unknown, LlmError.LlmError>; readonly elapsedMs: number }, phase: LlmError.TimeoutPhase, after: number) => {
+        const error = Either.isLeft(outcome.result) ? outcome.result.left : undefined
+        assert.strictEqual(error?._tag, "Timeout", error?.message)
+        assert.strictEqual(error?._tag === "Timeout" && error.phase, phase)
+        assert.isAtLeast(outcome.elapsedMs, after - 20)
+        assert.isBelow(outcome.elapsedMs, after + 5000)
+      }
+      // accepts, reads the request, never answers
+      const silent = yield* tcpServer(() => {})
+      timedOut(yield* completeFrom(silent, (m) => m.pipe(Policy.timeout({ firstToken: "300 millis", idle: "1 minute" }))), "first-token", 300)
+      yield* assertClientGone(silent, 5000)
+      const answer = JSON.stringify({ choices: [{ index: 0, message: { role: "assistant", content: "Slow but whole." }, finish_reason: "stop" }] })
+      const pieces = [answer.slice(0, 20), answer.slice(20, 40), answer.slice(40, 60), answer.slice(60)]
+      // the headers, then the body in pieces 150 ms apart: each read moves the idle deadline (500 ms), so it completes
+      const slow = yield* httpServer((res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.flushHeaders()
+        pieces.forEach((piece, i) => setTimeout(() => (i === pieces.length - 1 ? res.end(piece) : res.write(piece)), 150 * (i + 1)))
+      })
+      const done = yield* completeFrom(slow, (m) => m.pipe(Policy.timeout({ idle: "500 millis" })))
+      assert.isTrue(Either.isRight(done.result), Either.isLeft(done.result) ? done.result.left.message : "")
+      // the first piece, then silence: idle after the last read, long before the first-token bound
+      const stalled = yield* httpServer((res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.write(pieces[0])
+      })
+      timedOut(yield* completeFrom(stalled, (m) => m.pipe(Policy.timeout({ firstToken: "20 seconds", idle: "300 millis" }))), "idle", 300)
+      yield* assertClientGone(stalled, 5000)
+    }), 30_000)
 
   it.scoped("one 5 MiB event against a 1 MiB maxEventSize: DecodeError at the limit, memory bounded", () =>
     Effect.gen(function*() {

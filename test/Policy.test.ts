@@ -126,6 +126,86 @@ describe("Policy.timeout", () => {
 })
 
 /**
+ * A service whose `complete` reads its body as an adapter does: a read reported to the `Policy.BodyProgress`
+ * in its context after each pause of `reads` (milliseconds), then the answer.
+ */
+const readingBody = (reads: ReadonlyArray<number>) =>
+  LanguageModel.make({
+    provider: "fake",
+    capabilities: { continuation: "instruction", policyAware: true },
+    streamIn: () => Stream.die("not used"),
+    complete: () =>
+      Effect.gen(function*() {
+        const progress = yield* Effect.serviceOption(Policy.BodyProgress)
+        for (const pause of reads) {
+          yield* Effect.sleep(Duration.millis(pause))
+          Option.map(progress, (p) => p.onRead(100))
+        }
+        return { text: "done", reasoning: "", toolCalls: [], usage: null, finishReason: "stop" as const }
+      })
+  })
+
+describe("Policy.timeout on complete (the non-streamed call)", () => {
+  const outcome = (fiber: Fiber.RuntimeFiber<Either.Either<Completion.Completion, LlmError.LlmError>>) =>
+    Effect.map(Fiber.poll(fiber), Option.map((exit) => exit._tag === "Success" ? exit.value : undefined))
+  const phaseOf = (result: Either.Either<Completion.Completion, LlmError.LlmError>) =>
+    Either.isLeft(result) && result.left._tag === "Timeout" ? [result.left.phase, Duration.toMillis(result.left.after)] : result
+
+  it.effect("firstToken bounds the wait for the first byte of the answer: a call that never answers times out", () =>
+    Effect.gen(function*() {
+      const { service } = fake(() => Stream.never)
+      const fiber = yield* service.pipe(Policy.timeout({ firstToken: "2 seconds", idle: "10 seconds" })).complete(request).pipe(Effect.either, Effect.fork)
+      yield* TestClock.adjust("1999 millis")
+      assert.isTrue(Option.isNone(yield* outcome(fiber)))
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(phaseOf(yield* Fiber.join(fiber)), ["first-token", 2000])
+    }))
+
+  it.effect("without firstToken, idle bounds the wait for the first byte, as it bounds a stream's wait for its first event", () =>
+    Effect.gen(function*() {
+      const { service } = fake(() => Stream.never)
+      const fiber = yield* service.pipe(Policy.timeout({ idle: "3 seconds" })).complete(request).pipe(Effect.either, Effect.fork)
+      yield* TestClock.adjust("2999 millis")
+      assert.isTrue(Option.isNone(yield* outcome(fiber)))
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(phaseOf(yield* Fiber.join(fiber)), ["idle", 3000])
+    }))
+
+  it.effect("reads of the body reported to BodyProgress: the first is the first token, gaps between them are idle", () =>
+    Effect.gen(function*() {
+      const bounds = Policy.timeout({ firstToken: "1500 millis", idle: "1 second" })
+      // the first read at 1.2 s, then reads 0.9 s apart: the answer, at 3 s, though it took longer than either bound
+      const steady = yield* bounds(readingBody([1200, 900, 900])).complete(request).pipe(Effect.either, Effect.fork)
+      yield* TestClock.adjust("3 seconds")
+      const done = yield* Fiber.join(steady)
+      assert.isTrue(Either.isRight(done) && done.right.text === "done")
+      // the first read at 1.2 s, then a gap of 2 s: idle, 1 s after the last read
+      const stalled = yield* bounds(readingBody([1200, 2000])).complete(request).pipe(Effect.either, Effect.fork)
+      yield* TestClock.adjust("2199 millis")
+      assert.isTrue(Option.isNone(yield* outcome(stalled)))
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(phaseOf(yield* Fiber.join(stalled)), ["idle", 1000])
+      // no read within the first-token bound
+      const late = yield* bounds(readingBody([1600])).complete(request).pipe(Effect.either, Effect.fork)
+      yield* TestClock.adjust("1500 millis")
+      assert.deepStrictEqual(phaseOf(yield* Fiber.join(late)), ["first-token", 1500])
+    }))
+
+  it.effect("an outer timeout sees the reads through an inner one; total still bounds every attempt together", () =>
+    Effect.gen(function*() {
+      const model = readingBody([500, 500, 500, 500, 500, 500]).pipe(
+        Policy.timeout({ firstToken: "1 second" }),
+        Policy.timeout({ idle: "800 millis", total: "2 seconds" })
+      )
+      const fiber = yield* model.complete(request).pipe(Effect.either, Effect.fork)
+      yield* TestClock.adjust("1999 millis")
+      assert.isTrue(Option.isNone(yield* outcome(fiber)))
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(phaseOf(yield* Fiber.join(fiber)), ["total", 2000])
+    }))
+})
+
+/**
  * A policy-aware service, as an adapter is: each word comes after a pause of `gapMs` that ends when the
  * `Policy.Abort` in its context fires, and is reported to the `Policy.Progress`; `aborted` records the
  * failures the deadline gave its waits.

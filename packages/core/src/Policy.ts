@@ -22,6 +22,7 @@ export {
   abortableSleep,
   AttemptInfo,
   Attempts,
+  BodyProgress,
   ConnectTimeout,
   Deadline,
   deadlinePassed,

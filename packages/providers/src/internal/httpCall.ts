@@ -273,15 +273,23 @@ export const stream = (
     return Policy.recordAttempt(Stream.unwrapScoped(abortable), site, context, fold, reply)
   })
 
-/** Executes a non-streaming request and parses its JSON body. */
+/**
+ * Executes a non-streaming request and parses its JSON body, reporting each read of the body to the
+ * `Policy.BodyProgress` in context (so `timeout`'s first-token and idle bounds apply to it).
+ */
 export const json = (
   client: HttpClient.HttpClient,
   site: Site,
   request: HttpClientRequest.HttpClientRequest,
   redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<unknown, LlmError.LlmError> =>
-  Effect.flatMap(Effect.flatMap(Effect.serviceOption(Policy.ConnectTimeout), (connect) => execute(client, site, request, redactHeaders, connect)), (response) =>
-    Effect.flatMap(Effect.mapError(response.text, (error) => fromBodyError(site, error)), (text) => parseJson(site, text)))
+  Effect.gen(function*() {
+    const connect = yield* Effect.serviceOption(Policy.ConnectTimeout)
+    const progress = yield* Effect.serviceOption(Policy.BodyProgress)
+    const response = yield* execute(client, site, request, redactHeaders, connect)
+    const text = yield* readText(site, response, Option.isNone(progress) ? undefined : progress.value.onRead)
+    return yield* parseJson(site, text)
+  })
 
 /** Makes a non-streaming call and decodes its JSON into a completion, recorded as an attempt. */
 export const completion = (

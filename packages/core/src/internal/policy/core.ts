@@ -224,6 +224,18 @@ export class Progress extends Context.Tag("@sluice/core/Policy/Progress")<Progre
 }>() {}
 
 /**
+ * Where an adapter reports each read of a non-streamed answer's body (`complete`), so that `timeout`'s
+ * first-token and idle bounds apply to it: the first read is the first token, a gap between reads is idle.
+ * `timeout` provides one to the `complete` it wraps (in the fiber's context), passing each read on to the
+ * `BodyProgress` outside it, if any.
+ * @since 0.1.0
+ * @category tracking
+ */
+export class BodyProgress extends Context.Tag("@sluice/core/Policy/BodyProgress")<BodyProgress, {
+  readonly onRead: (bytes: number) => void
+}>() {}
+
+/**
  * The context with a `Progress` that calls `listener` and then the `Progress` already in it, if any.
  * @since 0.1.0
  * @category tracking
