@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ChatRequest, type LanguageModel } from "@sluice/core"
 import { Anthropic, Gemini, OpenAiCompatible } from "@sluice/providers"
 import { HttpClient } from "@effect/platform"
-import { Effect, Either, Layer, Redacted, Stream } from "effect"
+import { Effect, Either, JSONSchema, Layer, Redacted, Schema, Stream } from "effect"
 
 const ok = ChatRequest.make({ model: "m", messages: [ChatRequest.user("hi")] })
 
@@ -66,4 +66,24 @@ describe("adapters refuse bad input before any network call", () => {
         assert.strictEqual(calls, 0)
       }).pipe(Effect.provide(NoNetwork)))
   }
+})
+
+describe("ChatRequest.JsonSchema", () => {
+  it("takes JSONSchema.make's output as written, without a cast (tools and response formats)", () => {
+    const Weather = Schema.Struct({ city: Schema.String, days: Schema.optional(Schema.Int) })
+    const parameters = JSONSchema.make(Weather)
+    // type-level: JsonSchema7Root is assignable where a JSON Schema goes
+    const schema: ChatRequest.JsonSchema = parameters
+    const tool: ChatRequest.Tool = { name: "weather", description: "the forecast", parameters }
+    const request = ChatRequest.make({
+      model: "m",
+      messages: [ChatRequest.user("Weather in Oslo?")],
+      tools: [tool],
+      responseFormat: { type: "json-schema", name: "weather", schema }
+    })
+    assert.isUndefined(ChatRequest.problem(request))
+    assert.deepStrictEqual(request.tools?.[0].parameters, parameters)
+    // a schema JSONSchema.make gives for a non-object is still refused as a tool's parameters
+    assert.match(ChatRequest.problem({ ...request, tools: [{ name: "f", parameters: JSONSchema.make(Schema.Array(Schema.String)) }] }) ?? "", /type "object"/)
+  })
 })

@@ -10,7 +10,9 @@
  *
  * @since 0.1.0
  */
+import type * as JSONSchema from "effect/JSONSchema"
 import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
 /**
@@ -66,17 +68,22 @@ export const Message = Schema.Struct({
 export type Message = typeof Message.Type
 
 /**
- * A JSON Schema object, passed through to the provider as written.
- * @since 0.1.0
- * @category schemas
- */
-export const JsonSchema = Schema.Record({ key: Schema.String, value: Schema.Unknown })
-
-/**
+ * A JSON Schema object, passed through to the provider as written: any JSON object, `JSONSchema.make`'s
+ * output (`JsonSchema7Root` from `effect/JSONSchema`) included.
  * @since 0.1.0
  * @category models
  */
-export type JsonSchema = typeof JsonSchema.Type
+export type JsonSchema = { readonly [key: string]: unknown } | JSONSchema.JsonSchema7Root
+
+/**
+ * The schema of `JsonSchema`: any JSON object (not an array).
+ * @since 0.1.0
+ * @category schemas
+ */
+export const JsonSchema: Schema.Schema<JsonSchema> = Schema.declare((u: unknown): u is JsonSchema => Predicate.isRecord(u), {
+  identifier: "JsonSchema",
+  description: "a JSON Schema object"
+})
 
 /**
  * A tool the model may call; `parameters` is the JSON Schema of its arguments.
@@ -224,7 +231,7 @@ export const problem = (request: unknown): string | undefined => {
     if (!toolName.test(tool.name)) return `tool name ${JSON.stringify(tool.name)} must be 1-64 letters, digits, _ or -`
     if (names.has(tool.name)) return `tool ${tool.name} is declared twice`
     names.add(tool.name)
-    const type = tool.parameters.type
+    const type = Predicate.hasProperty(tool.parameters, "type") ? tool.parameters.type : undefined
     if (type !== undefined && type !== "object") return `the parameters of tool ${tool.name} must be a JSON Schema of type "object", not ${JSON.stringify(type)}`
   }
   if (r.toolChoice !== undefined && typeof r.toolChoice === "object" && !names.has(r.toolChoice.tool)) {
