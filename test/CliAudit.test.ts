@@ -54,6 +54,19 @@ describe.concurrent("sluice audit", () => {
       assert.match(human.stdout, /audit failed: 1 of 6 checks failed/)
     }))
 
+  it.scopedLive("--json: times are whole milliseconds, the report's and every run's", () =>
+    Effect.gen(function*() {
+      const { code, stderr, stdout } = yield* audit({ text, firstTokenDelayMs: 20, gapMs: 6 }, ["--json"])
+      assert.strictEqual(code, 0, stdout + stderr)
+      const [report] = jsonLines(stdout)
+      const runs = [...(report.streamedRuns as Array<Record<string, unknown>>), report.nonStreamed as Record<string, unknown>]
+      const times: Array<readonly [string, unknown]> = [["ttftMs", report.ttftMs], ["totalMs", report.totalMs]]
+      runs.forEach((run, i) => times.push([`run ${i} ttftMs`, run.ttftMs], [`run ${i} totalMs`, run.totalMs], [`run ${i} spreadMs`, run.spreadMs]))
+      for (const [where, value] of times) {
+        assert.isTrue(value === null || Number.isInteger(value), `${where}: ${String(value)}`)
+      }
+    }))
+
   it.scopedLive("inflated streamed usage is a mismatch, by how much (exit 8)", () =>
     Effect.gen(function*() {
       const { code, stdout } = yield* audit({ text, gapMs: 2, faults: [Fault.inflateUsage(2)] }, ["--json"])

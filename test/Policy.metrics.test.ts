@@ -321,6 +321,22 @@ layer(TestLayer, { excludeTestServices: true })("Policy.metrics over HTTP", (it)
       assert.deepStrictEqual(summaries[1].usage, completion.usage)
     }))
 
+  it.effect("ttftMs and durationMs are whole milliseconds (the clock's reading is fractional)", () =>
+    Effect.gen(function*() {
+      const summaries: Array<Policy.Summary> = []
+      const model = (yield* modelFor({ text: "one two three", firstTokenDelayMs: 30, gapMs: 7 })).pipe(
+        Policy.metrics({ onSummary: (s) => Effect.sync(() => summaries.push(s)) })
+      )
+      for (let i = 0; i < 3; i++) yield* Completion.fromStream(model.stream(request))
+      yield* model.complete(request)
+      assert.strictEqual(summaries.length, 4)
+      for (const summary of summaries) {
+        assert.isTrue(summary.ttftMs === null || Number.isInteger(summary.ttftMs), `ttftMs ${summary.ttftMs}`)
+        assert.isTrue(Number.isInteger(summary.durationMs), `durationMs ${summary.durationMs}`)
+      }
+      assert.deepStrictEqual(summaries.map((s) => [s.call, s.streamed]), [["stream", true], ["stream", true], ["stream", true], ["complete", false]])
+    }))
+
   it.effect("outside retry, the attempts the adapter recorded are collected: 503 twice, then an answer", () =>
     Effect.gen(function*() {
       const summaries: Array<Policy.Summary> = []

@@ -139,14 +139,15 @@ export interface RunJson {
   readonly error?: { readonly _tag: string; readonly message: string } | undefined
 }
 
-const r1 = (n: number): number => Math.round(n * 10) / 10
+/** Times are reported in whole milliseconds. */
+const ms = (n: number): number => Math.round(n)
 const r3 = (n: number): number => Math.round(n * 1000) / 1000
 
 const runJson = (run: Measure, streamed: boolean): RunJson => ({
-  ttftMs: run.ttftMs === null ? null : r1(run.ttftMs),
-  totalMs: r1(run.totalMs),
+  ttftMs: run.ttftMs === null ? null : ms(run.ttftMs),
+  totalMs: ms(run.totalMs),
   ratio: run.ttftMs === null || run.totalMs <= 0 ? null : r3(run.ttftMs / run.totalMs),
-  spreadMs: run.spreadMs === null ? null : r1(run.spreadMs),
+  spreadMs: run.spreadMs === null ? null : ms(run.spreadMs),
   chars: charsOf(run.completion),
   finishReason: run.completion.finishReason,
   usage: run.completion.usage === null ? null : usageJson(run.completion.usage),
@@ -273,8 +274,8 @@ export const judge = (
     ok: firstFailed === undefined,
     provider: site.provider,
     model: site.model,
-    ttftMs: median(timed.map((run) => run.ttftMs ?? 0)),
-    totalMs: median(streamed.map((run) => run.totalMs)),
+    ttftMs: ((m) => (m === null ? null : ms(m)))(median(timed.map((run) => run.ttftMs ?? 0))),
+    totalMs: ((m) => (m === null ? null : ms(m)))(median(streamed.map((run) => run.totalMs))),
     ratio: ((m) => (m === null ? null : r3(m)))(median(timed.map((run) => (run.ttftMs ?? 0) / run.totalMs))),
     buffered: verdict === "buffered",
     verdict,

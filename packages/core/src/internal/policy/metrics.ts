@@ -52,9 +52,9 @@ export interface Summary {
   readonly streamed: boolean
   /** Epoch milliseconds. */
   readonly startedAt: number
-  /** From the start to the first text, reasoning or tool-call delta. */
+  /** From the start to the first text, reasoning or tool-call delta, in whole milliseconds. */
   readonly ttftMs: number | null
-  /** From the start to the end of the stream (or of the call). */
+  /** From the start to the end of the stream (or of the call), in whole milliseconds. */
   readonly durationMs: number
   /** The gaps between successive token deltas (deltas that arrived together count as 0). */
   readonly interTokenMs: { readonly p50: number; readonly p90: number; readonly max: number } | null
@@ -236,6 +236,7 @@ class Request {
   }): Summary {
     const endMs = nowMs(this.clock)
     const { ending, error, interrupted } = endingOf(figures.exit, figures.completed)
+    // Exact here (tokens per second divides by them), whole milliseconds in the summary.
     const durationMs = endMs - this.startMs
     const ttftMs = figures.firstTokenMs === undefined ? null : figures.firstTokenMs - this.startMs
     let interTokenMs: Summary["interTokenMs"] = null
@@ -281,8 +282,8 @@ class Request {
       call: this.call,
       streamed: this.call === "stream" && !attempts.some((attempt) => attempt.streamed === false && attempt.events > 0),
       startedAt: this.startedAt,
-      ttftMs,
-      durationMs,
+      ttftMs: ttftMs === null ? null : Math.round(ttftMs),
+      durationMs: Math.round(durationMs),
       interTokenMs,
       tokensPerSecond,
       outputTokens,
