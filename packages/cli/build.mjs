@@ -34,7 +34,8 @@ if (native.length > 0) {
   console.error(`sluice bundle pulls in native modules: ${native.join(", ")}`)
   process.exit(1)
 }
-// Executable, so the workspace's `sluice` bin link (made by npm before the file existed) runs it.
+// Executable, so the bundle also runs on its own (`./packages/cli/dist/sluice.mjs`); `npx sluice` goes
+// through the committed bin/sluice.mjs, which npm can link before the bundle exists.
 chmodSync(outfile, 0o755)
 writeFileSync(join(here, "dist", "meta.json"), JSON.stringify(result.metafile))
 const size = statSync(outfile).size
