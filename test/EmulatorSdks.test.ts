@@ -53,12 +53,8 @@ const failure = (call: () => Promise<unknown>): Effect.Effect<unknown> =>
 const call = <A>(run: () => Promise<A>): Effect.Effect<A> => Effect.promise(run)
 
 /** Narrows an SDK error to its class, failing the test with what it was otherwise. */
-const expectInstance = <C extends abstract new(...args: never) => unknown>(
-  error: unknown,
-  type: C,
-  label: string
-): InstanceType<C> => {
-  if (error instanceof type) return error as InstanceType<C>
+const expectInstance = <T>(error: unknown, type: abstract new(...args: never) => T, label: string): T => {
+  if (error instanceof type) return error
   return assert.fail(`${label}: expected ${type.name}, got ${String(error)}`)
 }
 
