@@ -56,7 +56,7 @@ describe.concurrent("sluice [prompt]", () => {
       assert.isNumber(summary.ttftMs)
       assert.isAtLeast(summary.durationMs as number, summary.ttftMs as number)
       const attempts = summary.attempts as Array<Record<string, unknown>>
-      assert.deepStrictEqual(attempts.map((a) => [a.provider, a.model, a.kind]), [["openai", "gpt-4o-mini", "initial"]])
+      assert.deepStrictEqual(attempts.map((a) => [a.provider, a.model, a.kind]), [["openai", "gpt-6-luna", "initial"]])
       assert.strictEqual(lines.filter((l) => l.type === "summary").length, 1)
       // The request the CLI sent: the prompt as the user message, streamed, usage asked for.
       const body = requests[0].body as { messages: Array<{ role: string; content: string }>; stream: boolean }
@@ -95,7 +95,7 @@ describe.concurrent("sluice [prompt]", () => {
       assert.strictEqual(stdout, words.slice(0, 4).join(""))
       assert.strictEqual(
         stderr,
-        `IncompleteStream: the stream from openai/gpt-4o-mini ended without a finish reason after ${stdout.length} characters; the partial answer is above\n`
+        `IncompleteStream: the stream from openai/gpt-6-luna ended without a finish reason after ${stdout.length} characters; the partial answer is above\n`
       )
     }))
 
@@ -196,8 +196,8 @@ describe.concurrent("sluice [prompt]", () => {
       const paths = (yield* server.requests).map((r) => [r.path.replace(/\?.*$/, ""), (r.body as { model?: string }).model ?? null])
       assert.deepStrictEqual(paths, [
         ["/v1/chat/completions", "llama3.2"],
-        ["/v1/messages", "claude-sonnet-4-5"],
-        ["/v1beta/models/gemini-2.5-flash:streamGenerateContent", null]
+        ["/v1/messages", "claude-haiku-5-5"],
+        ["/v1beta/models/gemini-3.5-flash-lite:streamGenerateContent", null]
       ])
     }))
 
@@ -284,11 +284,11 @@ describe.concurrent("sluice [prompt]", () => {
       assert.strictEqual(summary.text, text)
       const tries = summary.attempts as Array<{ kind: string; model: string; error?: { _tag: string } }>
       assert.deepStrictEqual(tries.map((a) => [a.kind, a.model, a.error?._tag]), [
-        ["initial", "gpt-4o-mini", "ServerError"],
-        ["retry", "gpt-4o-mini", "ServerError"],
+        ["initial", "gpt-6-luna", "ServerError"],
+        ["retry", "gpt-6-luna", "ServerError"],
         ["failover", "gpt-4o-backup", undefined]
       ])
-      assert.deepStrictEqual(down.requests.map((r) => (r.body as { model: string }).model), ["gpt-4o-mini", "gpt-4o-mini", "gpt-4o-backup"])
+      assert.deepStrictEqual(down.requests.map((r) => (r.body as { model: string }).model), ["gpt-6-luna", "gpt-6-luna", "gpt-4o-backup"])
     }))
 
   it.scopedLive("Ctrl-C aborts the request (the emulator sees the close) and exits 130", () =>

@@ -62,7 +62,7 @@ describe.concurrent("sluice serve and demo", () => {
       assert.match(demo.stdout, /first token \d+ ms/)
       assert.include(demo.stdout, "initial (RateLimited) → retry")
       assert.match(demo.stdout, /initial \(IncompleteStream\) → continuation at \d+ chars/)
-      assert.include(demo.stdout, "failover anthropic/claude-sonnet-4-5")
+      assert.include(demo.stdout, "failover anthropic/claude-haiku-5-5")
       assert.match(demo.stdout, /✗ streaming\s+buffered replay/)
       assert.notInclude(demo.stdout, "\x1b[")
     }))

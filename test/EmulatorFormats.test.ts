@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { Effect } from "effect"
 import type { FormatName, Message, Options } from "./support/emulatorClients.js"
-import { reader, readJson, readStream, requestId, send, sendText } from "./support/emulatorClients.js"
+import { reader, readJson, readStream, requestId, requestOf, send, sendText } from "./support/emulatorClients.js"
 
 const formats: ReadonlyArray<FormatName> = ["openai", "anthropic", "gemini"]
 
@@ -64,6 +64,43 @@ describe("Emulator: one scenario, three formats", () => {
       assert.strictEqual(emulator.openAiBaseUrl, `${emulator.url}/v1`)
       assert.strictEqual(emulator.anthropicBaseUrl, emulator.url)
       assert.strictEqual(emulator.geminiBaseUrl, emulator.url)
+    }))
+
+  it.scopedLive("takes every credential style the real API takes; echoKey echoes the one that came; none is refused", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.make()
+      const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
+      const version = { "anthropic-version": "2026-10-21" }
+      const styles: ReadonlyArray<readonly [FormatName, string, Record<string, string>, string?]> = [
+        ["openai", "bearer", bearer("sk-o")],
+        ["anthropic", "x-api-key", { "x-api-key": "sk-ant-k", ...version }],
+        ["anthropic", "bearer", { ...bearer("sk-ant-b"), ...version }],
+        ["gemini", "x-goog-api-key", { "x-goog-api-key": "AIza-h" }],
+        ["gemini", "?key=", {}, "AIza-q"],
+        ["gemini", "bearer", bearer("ya29.g")]
+      ]
+      const keyOf = (headers: Record<string, string>, query: string | undefined) =>
+        query ?? headers["x-api-key"] ?? headers["x-goog-api-key"] ?? headers.authorization?.slice("Bearer ".length)
+      for (const [format, style, headers, query] of styles) {
+        const label = `${format}/${style}`
+        const call = (scenario: Scenario.Scenario) => {
+          const { init, url } = requestOf(format, emulator, { noKey: true, headers, scenario, stream: false })
+          return Effect.promise(() => fetch(query === undefined ? url : `${url}?key=${query}`, init))
+        }
+        const ok = yield* call({})
+        assert.strictEqual(ok.status, 200, label)
+        assert.strictEqual(readJson(format, yield* Effect.promise(() => ok.text())).text, Scenario.defaultText, label)
+        const echoed = yield* call({ faults: [Fault.echoKey()] })
+        assert.strictEqual(echoed.status, format === "gemini" ? 403 : 401, label)
+        assert.include(yield* Effect.promise(() => echoed.text()), keyOf(headers, query), label)
+      }
+      // No credential at all: Anthropic's 401 and Gemini's 403, as before (OpenAI-compatible servers take none).
+      const refused = yield* Effect.forEach(["anthropic", "gemini"] as const, (format) =>
+        Effect.map(send(format, emulator, { noKey: true, headers: format === "anthropic" ? version : {} }), (r) => r.status))
+      assert.deepStrictEqual(refused, [401, 403])
+      // Any other scheme in Authorization is no credential for the formats that read it besides their own header.
+      const basic = yield* send("anthropic", emulator, { noKey: true, headers: { authorization: "Basic c2s6", ...version } })
+      assert.strictEqual(basic.status, 401)
     }))
 
   it.scopedLive("sees a client going away mid-stream, in every format", () =>

@@ -14,11 +14,11 @@ export const bundle = fileURLToPath(new URL("../../packages/cli/dist/sluice.mjs"
 /** A recognisable key: no output may ever carry it. */
 export const KEY = "sk-sluice-cli-test-4e8a2f19c7"
 
-/** The environment of every child: the parent's, without any provider key or colour setting. */
+/** The environment of every child: the parent's, without any provider key, default model or colour setting. */
 const baseEnv = (): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (/_API_KEY$|^NO_COLOR$|^FORCE_COLOR$|^NODE_OPTIONS$/.test(name)) continue
+    if (/_API_KEY$|^SLUICE_MODEL_|^NO_COLOR$|^FORCE_COLOR$|^NODE_OPTIONS$/.test(name)) continue
     env[name] = value
   }
   return env

@@ -5,14 +5,21 @@
  * and usage figures, cut into the same deltas.
  *
  * Routes: `POST /v1/chat/completions` (OpenAI; base URL {@link Service.openAiBaseUrl});
- * `POST /v1/messages` (Anthropic; needs `x-api-key` and `anthropic-version`; base URL
- * {@link Service.anthropicBaseUrl}); `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` and
- * `POST /v1beta/models/{model}:generateContent` (Gemini; needs `x-goog-api-key` or `?key=`; base URL
- * {@link Service.geminiBaseUrl}); `GET /_emulator/health`; `GET /_emulator/requests` (the request log
- * as JSON, for out-of-process tests); `POST /_emulator/reset` (clears the log and the `times`
- * counters). Anything else is a 404 in the provider's error format (Gemini's under `/v1beta`,
- * Anthropic's when the request carries Anthropic's headers, else OpenAI's). Every response carries
- * `x-request-id`, the id of its record in the log.
+ * `POST /v1/messages` (Anthropic; base URL {@link Service.anthropicBaseUrl});
+ * `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` and
+ * `POST /v1beta/models/{model}:generateContent` (Gemini; base URL {@link Service.geminiBaseUrl});
+ * `GET /_emulator/health`; `GET /_emulator/requests` (the request log as JSON, for out-of-process
+ * tests); `POST /_emulator/reset` (clears the log and the `times` counters). Anything else is a 404
+ * in the provider's error format (Gemini's under `/v1beta`, Anthropic's when the request carries
+ * Anthropic's headers, else OpenAI's). Every response carries `x-request-id`, the id of its record in
+ * the log (Anthropic's also `request-id`, where its SDK reads it).
+ *
+ * Credentials are taken as the real APIs take them, so the official SDKs (`openai`,
+ * `@anthropic-ai/sdk`, `@google/genai`) work against the emulator unchanged: OpenAI
+ * `Authorization: Bearer` (or none, as OpenAI-compatible local servers); Anthropic `x-api-key` or
+ * `Authorization: Bearer` (the SDK's way since 1.x), with `anthropic-version` of any value; Gemini
+ * `x-goog-api-key`, `?key=` or `Authorization: Bearer`. Any key is accepted; without one Anthropic
+ * answers 401 and Gemini 403, as the real APIs do, and the `echoKey` fault echoes whichever came.
  *
  * Continuation: a request that ends with an assistant message holding a prefix of the scenario text
  * (prefill; DeepSeek's `prefix: true` is accepted), or with such an assistant message followed by a
@@ -30,7 +37,7 @@
  *     fetch(`${emulator.openAiBaseUrl}/chat/completions`, {
  *       method: "POST",
  *       headers: { "content-type": "application/json", ...Scenario.headers("long") },
- *       body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }], stream: true })
+ *       body: JSON.stringify({ model: "gpt-6-luna", messages: [{ role: "user", content: "Hi" }], stream: true })
  *     })
  *   )
  *   yield* Effect.promise(() => response.text())

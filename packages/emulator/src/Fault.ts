@@ -313,8 +313,8 @@ export interface HeadersOnly extends Schema.Schema.Type<typeof HeadersOnly> {}
 
 /**
  * An authentication error whose message echoes the key it received (for secret-scrubbing tests):
- * OpenAI 401 with the bearer token, Anthropic 401 with `x-api-key`, Gemini 403 `PERMISSION_DENIED`
- * with `x-goog-api-key` (or `?key=`), as Gemini words a suspended key.
+ * OpenAI 401 with the bearer token, Anthropic 401 with `x-api-key` (or the bearer token), Gemini 403
+ * `PERMISSION_DENIED` with `x-goog-api-key` (or `?key=`, or the bearer token), as Gemini words a suspended key.
  * @since 0.1.0
  * @category schemas
  */

@@ -44,7 +44,11 @@ const answers = {
     "several runs, and flags the replay."
 }
 
-const request = (text: string) => ChatRequest.make({ model: "gpt-4o", messages: [ChatRequest.user(text)] })
+// The CLI's default models, so the demo shows the names a user gets without `-m`.
+const openAiModel = Provider.defaultModels.openai
+const anthropicModel = Provider.defaultModels.anthropic
+
+const request = (text: string) => ChatRequest.make({ model: openAiModel, messages: [ChatRequest.user(text)] })
 
 const program = Effect.gen(function*() {
   const started = performance.now()
@@ -52,11 +56,11 @@ const program = Effect.gen(function*() {
   const s = terminal.style
   const say = (text: string) => terminal.out(`${text}\n`)
   const emulator = yield* Emulator.make()
-  const openai = (scenario: Scenario.Scenario, model = "gpt-4o") =>
+  const openai = (scenario: Scenario.Scenario, model: string = openAiModel) =>
     Provider.service({ provider: "openai", model, baseUrl: emulator.openAiBaseUrl }, Redacted.make("demo-key"), Scenario.headers(scenario))
   const anthropic = (scenario: Scenario.Scenario) =>
     Provider.service(
-      { provider: "anthropic", model: "claude-sonnet-4-5", baseUrl: emulator.anthropicBaseUrl },
+      { provider: "anthropic", model: anthropicModel, baseUrl: emulator.anthropicBaseUrl },
       Redacted.make("demo-key"),
       Scenario.headers(scenario)
     )
@@ -72,13 +76,13 @@ const program = Effect.gen(function*() {
   say(s.dim("Every request below is real HTTP over loopback, through the same policies as `sluice \"prompt\"`. No key, no network."))
 
   step(1, "A streamed answer", "Text reaches stdout as each delta arrives; the stats line gives the time to first token.")
-  yield* show("openai/gpt-4o", resilient({ service: yield* openai({ text: answers.streamed, firstTokenDelayMs: 250, gapMs: 18 }), model: "gpt-4o" }, [], { retries: 2, ...quick }), "Why must streaming clients fail loudly?")
+  yield* show(`openai/${openAiModel}`, resilient({ service: yield* openai({ text: answers.streamed, firstTokenDelayMs: 250, gapMs: 18 }), model: openAiModel }, [], { retries: 2, ...quick }), "Why must streaming clients fail loudly?")
 
   step(2, "A 429, absorbed by retry", "The first request gets HTTP 429 with Retry-After: 1; the retry waits that long, then streams.")
   yield* show(
-    "openai/gpt-4o",
+    `openai/${openAiModel}`,
     resilient(
-      { service: yield* openai({ text: answers.retried, gapMs: 15, faults: [Fault.status({ status: 429, retryAfter: 1, times: 1 })] }), model: "gpt-4o" },
+      { service: yield* openai({ text: answers.retried, gapMs: 15, faults: [Fault.status({ status: 429, retryAfter: 1, times: 1 })] }), model: openAiModel },
       [],
       { retries: 2, ...quick }
     ),
@@ -92,9 +96,9 @@ const program = Effect.gen(function*() {
       "and the continuation asks for the rest and splices it on — nothing printed twice."
   )
   const healed = yield* show(
-    "openai/gpt-4o",
+    `openai/${openAiModel}`,
     resilient(
-      { service: yield* openai({ text: answers.healed, gapMs: 18, faults: [Fault.truncate(12, { times: 1 })] }), model: "gpt-4o" },
+      { service: yield* openai({ text: answers.healed, gapMs: 18, faults: [Fault.truncate(12, { times: 1 })] }), model: openAiModel },
       [],
       { retries: 2, ...quick }
     ),
@@ -106,13 +110,13 @@ const program = Effect.gen(function*() {
   step(
     4,
     "Failover to a second provider",
-    "openai/gpt-4o answers HTTP 503 every time; after one retry the request moves to anthropic/claude-sonnet-4-5."
+    `openai/${openAiModel} answers HTTP 503 every time; after one retry the request moves to anthropic/${anthropicModel}.`
   )
   yield* show(
-    "openai/gpt-4o",
+    `openai/${openAiModel}`,
     resilient(
-      { service: yield* openai({ text: "unused", faults: [Fault.status({ status: 503 })] }), model: "gpt-4o" },
-      [{ service: yield* anthropic({ text: answers.failover, gapMs: 15 }), model: "claude-sonnet-4-5" }],
+      { service: yield* openai({ text: "unused", faults: [Fault.status({ status: 503 })] }), model: openAiModel },
+      [{ service: yield* anthropic({ text: answers.failover, gapMs: 15 }), model: anthropicModel }],
       { retries: 1, ...quick }
     ),
     "Who answers?"

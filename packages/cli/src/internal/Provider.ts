@@ -22,25 +22,50 @@ export const names: ReadonlyArray<Name> = ["openai", "anthropic", "gemini", ...P
 /** True for a provider name. */
 export const isName = (u: string): u is Name => names.some((name) => name === u)
 
-/** The model used when `--model` is not given; undefined where the server decides (say so and ask for one). */
-export const defaultModels: { readonly [N in Name]: string | undefined } = {
-  openai: "gpt-4o-mini",
-  anthropic: "claude-sonnet-4-5",
-  gemini: "gemini-2.5-flash",
+/**
+ * The model used when neither `--model` nor the provider's {@link modelVariable} names one; undefined
+ * where the server decides (say so and ask for one). Each provider's current small, fast model,
+ * checked 2026-12-04 against the SDKs' model lists (`openai` 7.60 `ChatModel`, `@anthropic-ai/sdk`
+ * 1.16 `Model` and its deprecation table, `@google/genai` 3.3 `Model`) and the providers' model
+ * pages, for openai, anthropic, gemini, gemini-openai and openrouter; the others are older picks.
+ * The README's CLI section lists them with that date.
+ */
+export const defaultModels = {
+  openai: "gpt-6-luna",
+  anthropic: "claude-haiku-5-5",
+  gemini: "gemini-3.5-flash-lite",
   deepseek: "deepseek-chat",
   groq: "llama-3.3-70b-versatile",
   mistral: "mistral-small-latest",
   together: "meta-llama/Llama-3.3-70B-Instruct-Turbo",
   fireworks: "accounts/fireworks/models/llama-v3p1-8b-instruct",
-  openrouter: "openai/gpt-4o-mini",
+  openrouter: "openai/gpt-6-luna",
   xai: "grok-3-mini",
   perplexity: "sonar",
-  "gemini-openai": "gemini-2.5-flash",
+  "gemini-openai": "gemini-3.5-flash-lite",
   ollama: "llama3.2",
   vllm: undefined,
   lmstudio: undefined,
   llamacpp: "default"
-}
+} as const satisfies { readonly [N in Name]: string | undefined }
+
+/**
+ * The environment variable that sets a provider's default model: `SLUICE_MODEL_` and the name in
+ * upper case with every character other than a letter or digit as `_` (`SLUICE_MODEL_GEMINI_OPENAI`).
+ */
+export const modelVariable = (name: Name): string => `SLUICE_MODEL_${name.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`
+
+/**
+ * The default model the user set in the provider's {@link modelVariable}; an unset, empty or
+ * blank variable is none (so `SLUICE_MODEL_OPENAI=` falls back to the built-in default).
+ */
+const userDefault = (name: Name): Effect.Effect<string | undefined> =>
+  Config.string(modelVariable(name)).pipe(
+    Config.option,
+    Effect.map(Option.match({ onNone: () => undefined, onSome: (value) => value.trim() || undefined })),
+    // A string variable cannot be malformed; any other config failure means "not set".
+    Effect.orElseSucceed(() => undefined)
+  )
 
 /** The key a provider reads: its environment variable and whether it is required. */
 export const apiKey = (name: Name): Presets.ApiKey | undefined => {
@@ -87,9 +112,12 @@ export const route = (
     if (!isName(name)) {
       return yield* new UsageError({ reason: `unknown provider ${JSON.stringify(provider)}; known: ${names.join(", ")}` })
     }
-    const chosen = model ?? defaultModels[name]
+    // `--model` wins over the user's default, which wins over the built-in one.
+    const chosen = model ?? (yield* userDefault(name)) ?? defaultModels[name]
     if (chosen === undefined || chosen === "") {
-      return yield* new UsageError({ reason: `${name} serves whatever model it loaded: name it with --model` })
+      return yield* new UsageError({
+        reason: `${name} serves whatever model it loaded: name it with --model or ${modelVariable(name)}`
+      })
     }
     return { provider: name, model: chosen, baseUrl: yield* checkUrl(baseUrl ?? defaultBaseUrl(name)) }
   })
@@ -103,7 +131,7 @@ export const fallback = (spec: string, primary: Route): Effect.Effect<Route, Usa
   const provider = colon < 0 ? spec : spec.slice(0, colon)
   if (colon < 0 || !isName(provider.toLowerCase())) {
     return Effect.fail(
-      new UsageError({ reason: `--fallback takes PROVIDER:MODEL (e.g. anthropic:claude-sonnet-4-5), got ${JSON.stringify(spec)}` })
+      new UsageError({ reason: `--fallback takes PROVIDER:MODEL (e.g. anthropic:claude-haiku-5-5), got ${JSON.stringify(spec)}` })
     )
   }
   const model = spec.slice(colon + 1)

@@ -45,7 +45,9 @@ export const modelOptions = {
   ),
   model: Options.text("model").pipe(
     Options.withAlias("m"),
-    Options.withDescription("The model (default: one per provider, e.g. gpt-4o-mini, claude-sonnet-4-5, gemini-2.5-flash)"),
+    Options.withDescription(
+      "The model (default: $SLUICE_MODEL_<PROVIDER> if set, else one per provider: gpt-6-luna, claude-haiku-5-5, gemini-3.5-flash-lite, …)"
+    ),
     Options.optional
   ),
   baseUrl: Options.text("base-url").pipe(

@@ -13,7 +13,8 @@
  * Usage: `input_tokens` excludes the cached tokens, which go in `cache_read_input_tokens`, so the
  * client's sum equals the scenario's input count; output counts one token per delta, as in every format.
  *
- * Requests need `x-api-key` (401 `authentication_error` otherwise) and `anthropic-version` (400),
+ * Requests need a key, in `x-api-key` or as `Authorization: Bearer` (401 `authentication_error`
+ * otherwise), and `anthropic-version` (400; any version is accepted),
  * and `max_tokens`; a prefilled last assistant message must not end with whitespace (400), as the
  * real API demands.
  *
@@ -23,8 +24,8 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { Answer, Prompt, PromptMessage, Usage } from "./answer.js"
-import type { ErrorSpec, JsonObject, RenderOptions, Renderer, WireEvent } from "./wire.js"
-import { header, mapFinishReason, parseJsonObject } from "./wire.js"
+import type { ErrorSpec, Incoming, JsonObject, RenderOptions, Renderer, WireEvent } from "./wire.js"
+import { bearerToken, header, mapFinishReason, parseJsonObject } from "./wire.js"
 
 const TextPart = Schema.Struct({ type: Schema.String, text: Schema.optional(Schema.String) })
 
@@ -325,13 +326,16 @@ const defaultError = (status: number, model: string | undefined, code?: string |
   }
 }
 
+/** The key: `x-api-key`, else a bearer token (as the official SDK sends it since 1.x). */
+const apiKey = (incoming: Incoming): string | undefined => header(incoming, "x-api-key") ?? bearerToken(incoming)
+
 /** @internal The Anthropic Messages renderer. */
 export const renderer: Renderer = {
   name: "anthropic",
   defaultId: (n) => `msg_sluice_${n}`,
-  token: (incoming) => header(incoming, "x-api-key") ?? "",
+  token: (incoming) => apiKey(incoming) ?? "",
   authenticate: (incoming) => {
-    if (header(incoming, "x-api-key") === undefined) {
+    if (apiKey(incoming) === undefined) {
       return { status: 401, type: "authentication_error", message: "x-api-key header is required", code: null }
     }
     if (header(incoming, "anthropic-version") === undefined) {
@@ -362,5 +366,6 @@ export const renderer: Renderer = {
     "cache-control": "no-cache",
     connection: "keep-alive"
   },
-  jsonHeaders: { "content-type": "application/json" }
+  jsonHeaders: { "content-type": "application/json" },
+  requestIdHeader: "request-id"
 }

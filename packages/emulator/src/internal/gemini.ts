@@ -16,7 +16,8 @@
  * last one everything (`candidatesTokenCount` excludes `thoughtsTokenCount`; `cachedContentTokenCount`
  * only when non-zero). Candidates carry no `index`, as in current responses.
  *
- * Requests need `x-goog-api-key` (or `?key=`); without it the answer is Gemini's 403 `PERMISSION_DENIED`.
+ * Requests need `x-goog-api-key`, `?key=` or `Authorization: Bearer` (an OAuth token); without any
+ * the answer is Gemini's 403 `PERMISSION_DENIED`.
  *
  * @internal
  */
@@ -25,7 +26,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { Answer, Prompt, PromptMessage, Usage } from "./answer.js"
 import type { ErrorSpec, Incoming, Json, JsonObject, RenderOptions, Renderer, Target, WireEvent } from "./wire.js"
-import { header, mapFinishReason, parseJsonObject } from "./wire.js"
+import { bearerToken, header, mapFinishReason, parseJsonObject } from "./wire.js"
 
 const Part = Schema.Struct({
   text: Schema.optional(Schema.String),
@@ -292,7 +293,9 @@ const defaultError = (status: number, model: string | undefined, code?: string |
   }
 }
 
-const apiKey = (incoming: Incoming): string | undefined => header(incoming, "x-goog-api-key") ?? (incoming.query.get("key") || undefined)
+/** The credential: `x-goog-api-key`, else `?key=`, else a bearer (OAuth) token. */
+const apiKey = (incoming: Incoming): string | undefined =>
+  header(incoming, "x-goog-api-key") ?? (incoming.query.get("key") || undefined) ?? bearerToken(incoming)
 
 /** @internal The Gemini renderer. */
 export const renderer: Renderer = {
@@ -337,5 +340,6 @@ export const renderer: Renderer = {
   // Gemini answers a blocked prompt with 200 and `promptFeedback`, streamed or not.
   blockedError: undefined,
   streamHeaders: { "content-type": "text/event-stream", "content-disposition": "attachment" },
-  jsonHeaders: { "content-type": "application/json; charset=UTF-8" }
+  jsonHeaders: { "content-type": "application/json; charset=UTF-8" },
+  requestIdHeader: undefined
 }

@@ -10,7 +10,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { Answer, Delta, Prompt, PromptMessage, Usage } from "./answer.js"
 import type { ErrorSpec, Incoming, JsonObject, RenderOptions, Renderer, WireEvent } from "./wire.js"
-import { header } from "./wire.js"
+import { bearerToken, header } from "./wire.js"
 
 const ContentPart = Schema.Struct({
   type: Schema.String,
@@ -255,12 +255,8 @@ const defaultError = (status: number, model: string | undefined, code?: string |
   }
 }
 
-const bearer = (incoming: Incoming): string => {
-  const authorization = header(incoming, "authorization")
-  if (authorization === undefined) return ""
-  const match = /^\s*Bearer\s+(.*)$/i.exec(authorization)
-  return match === null ? authorization : match[1]
-}
+/** The bearer token, else the raw `Authorization` value (so `echoKey` echoes whatever came). */
+const bearer = (incoming: Incoming): string => bearerToken(incoming) ?? header(incoming, "authorization") ?? ""
 
 /** @internal The OpenAI Chat Completions renderer. */
 export const renderer: Renderer = {
@@ -307,5 +303,6 @@ export const renderer: Renderer = {
     "cache-control": "no-cache",
     connection: "keep-alive"
   },
-  jsonHeaders: { "content-type": "application/json" }
+  jsonHeaders: { "content-type": "application/json" },
+  requestIdHeader: undefined
 }

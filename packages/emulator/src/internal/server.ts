@@ -66,10 +66,14 @@ const respond = (state: State, res: Http.ServerResponse, plan: Plan, tracker: Co
     return HttpServerResponse.empty()
   })
 
-/** Adds `x-request-id`; drops our `connection: keep-alive` when the client asked to close. */
-const finalHeaders = (plan: Plan, id: string, incoming: Http.IncomingMessage): Plan => {
+/**
+ * Adds `x-request-id` (and the format's own request-id header); drops our `connection: keep-alive`
+ * when the client asked to close.
+ */
+const finalHeaders = (renderer: Renderer, plan: Plan, id: string, incoming: Http.IncomingMessage): Plan => {
   if (plan.head === undefined) return plan
   const headers: Record<string, string> = { ...plan.head.headers, "x-request-id": id }
+  if (renderer.requestIdHeader !== undefined) headers[renderer.requestIdHeader] = id
   if (/\bclose\b/i.test(incoming.headers.connection ?? "")) delete headers.connection
   return { ...plan, head: { status: plan.head.status, headers } }
 }
@@ -107,7 +111,7 @@ const completions = (
     }, res)
     const run = (plan: Plan) => {
       entry.update({ faults: plan.faults })
-      return respond(state, res, finalHeaders(plan, id, incoming), entry.tracker)
+      return respond(state, res, finalHeaders(renderer, plan, id, incoming), entry.tracker)
     }
     const body = yield* Effect.either(request.json)
     if (Either.isRight(body)) entry.update({ body: body.right })
@@ -163,7 +167,7 @@ const notFound = (state: State) =>
     }, res)
     const renderer = notFoundRenderer(request.url, incomingOf(incoming))
     const plan = Plans.errorPlan(renderer, renderer.notFound(request.method, request.url))
-    return yield* respond(state, res, finalHeaders(plan, id, incoming), entry.tracker)
+    return yield* respond(state, res, finalHeaders(renderer, plan, id, incoming), entry.tracker)
   })
 
 /** The format of a 404: Gemini's under `/v1beta`, Anthropic's for a request with Anthropic's headers, else OpenAI's. */

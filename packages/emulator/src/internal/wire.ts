@@ -110,6 +110,11 @@ export interface Renderer {
   readonly streamHeaders: Readonly<Record<string, string>>
   /** Headers of a JSON response (answer or error). */
   readonly jsonHeaders: Readonly<Record<string, string>>
+  /**
+   * The provider's own request-id header, sent besides `x-request-id` with the same id (Anthropic's
+   * `request-id`, which its SDK reads into `_request_id` and errors' `requestID`), or undefined.
+   */
+  readonly requestIdHeader: string | undefined
 }
 
 /** @internal One step of a response body. */
@@ -172,6 +177,18 @@ export const breakJson = (text: string): string => {
 export const header = (incoming: Incoming, name: string): string | undefined => {
   const value = incoming.headers[name]
   return value === undefined || value === "" ? undefined : value
+}
+
+/**
+ * @internal The token of an `Authorization: Bearer <token>` header, or undefined (no header, another
+ * scheme, or an empty token). Every format takes it: OpenAI only so, Anthropic besides `x-api-key`
+ * (the official SDK sends its key so), Gemini besides `x-goog-api-key` and `?key=` (OAuth tokens).
+ */
+export const bearerToken = (incoming: Incoming): string | undefined => {
+  const authorization = header(incoming, "authorization")
+  if (authorization === undefined) return undefined
+  const match = /^\s*Bearer\s+(\S.*?)\s*$/i.exec(authorization)
+  return match === null ? undefined : match[1]
 }
 
 /** @internal Parses JSON text, or undefined. */
