@@ -6,8 +6,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Fault, Scenario } from "@sluice/emulator"
 import { Effect } from "effect"
+import { spawn } from "node:child_process"
 import * as Net from "node:net"
-import { emulator, jsonLines, KEY, openAiKey, sluice } from "./support/cli.js"
+import { emulator, hasScript, httpServer, jsonLines, KEY, openAiKey, sluice, underTerminal } from "./support/cli.js"
 
 const text = "Rivers carry water from mountains to the sea, shaping valleys and deltas along the way."
 const words = text.match(/\S+\s*/g) ?? []
@@ -338,5 +339,297 @@ describe.concurrent("sluice [prompt]", () => {
       assert.strictEqual(help.code, 0)
       assert.include(help.stdout, "--fallback")
       assert.notInclude(help.stdout, "\x1b[")
+    }))
+})
+
+/** What a terminal acts on instead of printing: C0 (newline included), DEL, C1 and the bidi controls. */
+const controls = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/
+/** A hostile server's text: retitle the window (OSC 0 … BEL), clear the screen, go home, overwrite the line, flip it. */
+const hostile = "\x1b]0;pwned\x07\x1b[2J\x1b[H\rsluice: all good \u202eevil\u009b31m\x7f"
+
+/** stderr is exactly one line with nothing a terminal would act on. */
+const assertOneSafeLine = (stderr: string) => {
+  assert.isTrue(stderr.endsWith("\n"), JSON.stringify(stderr))
+  assert.notMatch(stderr.slice(0, -1), controls, JSON.stringify(stderr))
+}
+
+describe.concurrent("sluice [prompt]: edges", () => {
+  it.scopedLive("provider text on stderr has its control characters escaped: an HTTP error, an in-stream error, a tool call", () =>
+    Effect.gen(function*() {
+      const server = yield* httpServer((_req, res) => {
+        res.writeHead(400, { "content-type": "application/json" })
+        res.end(JSON.stringify({ error: { message: hostile, type: "invalid_request_error", code: `\x1b[31m${hostile}` } }))
+      })
+      const http = yield* sluice(["--base-url", `${server.url}/v1`, "--retries", "0", "hi"], { env: openAiKey })
+      assert.strictEqual(http.code, 7, http.stderr)
+      assertOneSafeLine(http.stderr)
+      assert.match(http.stderr, /^InvalidRequest: /)
+      assert.include(http.stderr, "\\x1b]0;pwned\\x07\\x1b[2J\\x1b[H\\rsluice: all good \\u202eevil\\x9b31m\\x7f")
+
+      // --json keeps the text (JSON-escaped, so a terminal showing the line does not act on it either).
+      const json = yield* sluice(["--base-url", `${server.url}/v1`, "--retries", "0", "--json", "hi"], { env: openAiKey })
+      assert.notMatch(json.stdout.replaceAll("\n", ""), controls)
+      const error = jsonLines(json.stdout).pop()?.error as { message: string }
+      assert.include(error.message, hostile)
+
+      const inStream = yield* against(
+        { text, faults: [Fault.errorEvent(2, { message: hostile, errorType: "\x1b[2Jserver_error" })] },
+        ["--retries", "0", "hi"]
+      )
+      assert.strictEqual(inStream.code, 7, inStream.stderr)
+      assertOneSafeLine(inStream.stderr)
+      assert.include(inStream.stderr, "\\x1b]0;pwned\\x07")
+
+      const tool = yield* against(
+        { toolCalls: [{ id: "call_\x1b[2J", name: "\x1b]0;x\x07get_weather", arguments: "{\"city\":\"\\u001b[2J\"}" }] },
+        ["hi"]
+      )
+      assert.strictEqual(tool.code, 0, tool.stderr)
+      assertOneSafeLine(tool.stderr)
+      assert.include(tool.stderr, "tool call \\x1b]0;x\\x07get_weather(")
+    }))
+
+  it.scopedLive("the answer itself is written verbatim when stdout is not a terminal", () =>
+    Effect.gen(function*() {
+      const { code, stdout } = yield* against({ text: `Plain ${hostile} text.` }, ["hi"])
+      assert.strictEqual(code, 0)
+      assert.strictEqual(stdout, `Plain ${hostile} text.`)
+    }))
+
+  it.scopedLive.skipIf(!hasScript)("on a terminal the answer and the error line are escaped (under script(1))", () =>
+    Effect.gen(function*() {
+      const server = yield* emulator({ text: `Plain ${hostile} text.\r\nNext line.`, faults: [Fault.dropFinish()] })
+      const { code, stdout } = yield* underTerminal(["--base-url", server.openAiBaseUrl, "--retries", "0", "hi"], openAiKey)
+      assert.strictEqual(code, 6, stdout)
+      // The spinner and colours are ours; none of the server's sequences reach the terminal raw.
+      for (const raw of ["\x1b]0;", "\x1b[2J", "\x1b[H", "\x07", "\u202e", "\u009b", "\x7f", "\rsluice"]) assert.notInclude(stdout, raw)
+      assert.include(stdout, "Plain \\x1b]0;pwned\\x07\\x1b[2J\\x1b[H\\rsluice: all good \\u202eevil\\x9b31m\\x7f text.")
+      assert.include(stdout, "Next line.")
+    }))
+
+  it.scopedLive("a flag given twice: the last value wins, never prompt text (repeatable --fallback stays repeatable)", () =>
+    Effect.gen(function*() {
+      const server = yield* emulator({ text })
+      const twice = yield* sluice(
+        ["--base-url", server.openAiBaseUrl, "-m", "a", "-m", "b", "--json", "--max-tokens", "5", "--json", "--model=c", "--max-tokens=7", "Hi"],
+        { env: openAiKey }
+      )
+      assert.strictEqual(twice.code, 0, twice.stderr)
+      assert.strictEqual(jsonLines(twice.stdout).pop()?.type, "summary")
+      const [sent] = yield* server.requests
+      const body = sent.body as { model: string; max_tokens?: number; max_completion_tokens?: number; messages: unknown }
+      assert.strictEqual(body.model, "c")
+      assert.strictEqual(body.max_tokens ?? body.max_completion_tokens, 7)
+      assert.deepStrictEqual(body.messages, [{ role: "user", content: "Hi" }])
+
+      const down = yield* against(
+        { text, faults: [Fault.status({ status: 503, times: 2 })] },
+        ["--json", "--retries", "0", "--fallback", "openai:m1", "--fallback", "openai:m2", "hi"]
+      )
+      assert.strictEqual(down.code, 0, down.stderr)
+      assert.deepStrictEqual(down.requests.map((r) => (r.body as { model: string }).model), ["gpt-6-luna", "m1", "m2"])
+    }))
+
+  it.scopedLive("an empty or blank prompt is a usage error (exit 2) and sends nothing", () =>
+    Effect.gen(function*() {
+      const server = yield* emulator({ text })
+      for (const args of [[""], ["  ", "\t"], ["audit", ""]]) {
+        const run = yield* sluice([...(args[0] === "audit" ? ["audit"] : []), "--base-url", server.openAiBaseUrl, ...args.filter((a) => a !== "audit")], {
+          env: openAiKey
+        })
+        assert.strictEqual(run.code, 2, run.stderr)
+        assert.match(run.stderr, /^sluice: the prompt is empty\n$/)
+      }
+      assert.deepStrictEqual(yield* server.requests, [])
+    }))
+
+  it.scopedLive("writing to a full device is exit 1 with one line; a reader that goes away (EPIPE) ends quietly with 0", () =>
+    Effect.gen(function*() {
+      const server = yield* emulator({ text })
+      const full = yield* sluice(["--base-url", server.openAiBaseUrl, "hi"], { env: openAiKey, stdoutTo: "/dev/full" })
+      assert.strictEqual(full.code, 1, full.stderr)
+      assert.match(full.stderr, /^sluice: cannot write to stdout: [^\n]*ENOSPC[^\n]*\n$/)
+      const fullJson = yield* sluice(["--base-url", server.openAiBaseUrl, "--json", "hi"], { env: openAiKey, stdoutTo: "/dev/full" })
+      assert.strictEqual(fullJson.code, 1, fullJson.stderr)
+
+      const long = yield* emulator({ extends: "long", gapMs: 5 })
+      const piped = yield* sluice(["--base-url", long.openAiBaseUrl, "hi"], {
+        env: openAiKey,
+        onSpawn: (child) => child.stdout?.once("data", () => child.stdout?.destroy())
+      })
+      assert.strictEqual(piped.code, 0, piped.stderr)
+      assert.strictEqual(piped.stderr, "")
+    }))
+
+  it.scopedLive("a finish of length or content-filter is said in one line on stderr; --fail-on makes it a failure", () =>
+    Effect.gen(function*() {
+      const length = yield* against({ text, finishReason: "length" }, ["hi"])
+      assert.strictEqual(length.code, 0, length.stderr)
+      assert.strictEqual(length.stdout, text)
+      assert.match(length.stderr, /^sluice: the answer stopped at the token limit \(finish reason length\)[^\n]*\n$/)
+      const filtered = yield* against({ text, finishReason: "content_filter" }, ["--no-stream", "hi"])
+      assert.strictEqual(filtered.code, 0, filtered.stderr)
+      assert.match(filtered.stderr, /^sluice: the provider's content filter stopped the answer \(finish reason content-filter\)[^\n]*\n$/)
+
+      const failLength = yield* against({ text, finishReason: "length" }, ["--fail-on", "length,content-filter", "--json", "hi"])
+      assert.strictEqual(failLength.code, 6, failLength.stderr)
+      assert.strictEqual(((jsonLines(failLength.stdout).pop()?.error) as { _tag: string })._tag, "IncompleteStream")
+      assert.strictEqual(failLength.requests.length, 1)
+      const failFilter = yield* against({ text, finishReason: "content_filter" }, ["--fail-on", "content-filter", "--no-stream", "hi"])
+      assert.strictEqual(failFilter.code, 7, failFilter.stderr)
+      assert.match(failFilter.stderr, /^InvalidRequest: [^\n]*content filter[^\n]*\n$/)
+      const notAsked = yield* against({ text, finishReason: "content_filter" }, ["--fail-on", "length", "hi"])
+      assert.strictEqual(notAsked.code, 0, notAsked.stderr)
+
+      const bad = yield* sluice(["--fail-on", "stop", "hi"], { env: openAiKey })
+      assert.strictEqual(bad.code, 2, bad.stderr)
+      assert.include(bad.stderr, "--fail-on")
+    }))
+
+  it.scopedLive("a malformed field after a finished answer: one short line on stderr, the details in --json's error.detail", () =>
+    Effect.gen(function*() {
+      const human = yield* against({ text, faults: [Fault.wrongSchema(999)] }, ["--retries", "0", "hi"])
+      assert.strictEqual(human.code, 8, human.stderr)
+      assert.strictEqual(human.stderr.split("\n").length, 2, human.stderr)
+      assert.isBelow(human.stderr.length, 400, human.stderr)
+      assert.match(human.stderr, /^DecodeError: openai\/gpt-6-luna sent data that could not be decoded after \d+ characters: a chunk does not match/)
+      assert.include(human.stderr, "--json")
+
+      const json = yield* against({ text, faults: [Fault.wrongSchema(999)] }, ["--retries", "0", "--json", "hi"])
+      const error = jsonLines(json.stdout).pop()?.error as { _tag: string; message: string; detail: string }
+      assert.deepStrictEqual(Object.keys(error), ["_tag", "message", "detail"])
+      assert.notInclude(error.message, "\n")
+      assert.include(error.detail, "└─")
+      assert.isTrue(error.detail.startsWith(error.message.replace(/…$/, "")), error.message)
+      // A short message has no detail.
+      const cut = yield* against({ text, faults: [Fault.truncate(2)] }, ["--retries", "0", "--json", "hi"])
+      assert.deepStrictEqual(Object.keys(jsonLines(cut.stdout).pop()?.error ?? {}), ["_tag", "message"])
+    }))
+
+  for (const [signal, code, said] of [["SIGTERM", 143, "SIGTERM"], ["SIGINT", 130, "Ctrl-C"]] as const) {
+    it.scopedLive(`${signal} aborts with exit ${code}, says ${said}, and --stats still prints`, () =>
+      Effect.gen(function*() {
+        const server = yield* emulator({ extends: "long", gapMs: 40 })
+        let sent = false
+        const result = yield* sluice(["--base-url", server.openAiBaseUrl, "--stats", "hi"], {
+          env: openAiKey,
+          onSpawn: (child, output) => {
+            const poll = setInterval(() => {
+              if (!sent && output.chunks.length >= 3) {
+                sent = true
+                clearInterval(poll)
+                child.kill(signal)
+              }
+            }, 10)
+            child.on("close", () => clearInterval(poll))
+          }
+        })
+        assert.isTrue(sent)
+        assert.strictEqual(result.code, code, result.stderr)
+        const lines = result.stderr.split("\n").filter((l) => l !== "")
+        assert.strictEqual(lines.length, 2, result.stderr)
+        assert.strictEqual(lines[0], `Interrupted: the request was aborted (${said}); the partial answer is above`)
+        assert.match(lines[1], /^first token \d+ ms · total [^·]+ · /)
+      }))
+  }
+})
+
+describe.concurrent("sluice help", () => {
+  // Every flag of each command (from its parser), with the default the help must show.
+  const commands: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<readonly [string, string | undefined]>]> = [
+    [[], [
+      ["-p, --provider NAME", "Default: openai."],
+      ["-m, --model MODEL", "Default: the provider's own default model"],
+      ["--base-url URL", "Default:"],
+      ["--system TEXT", undefined],
+      ["--max-tokens N", undefined],
+      ["--temperature T", undefined],
+      ["--first-token-timeout DURATION", undefined],
+      ["--idle-timeout DURATION", "Default: 2m."],
+      ["--timeout DURATION", undefined],
+      ["--fallback PROVIDER:MODEL", "Repeatable."],
+      ["--retries N", "Default: 2."],
+      ["--fail-on REASONS", undefined],
+      ["--json", undefined],
+      ["--stats", undefined],
+      ["--no-stream", undefined]
+    ]],
+    [["audit"], [["-p, --provider NAME", "Default: openai."], ["--idle-timeout DURATION", "Default: 2m."], ["--runs N", "Default: 3."], ["--json", undefined]]],
+    [["serve"], [
+      ["--port PORT", "Default: 8787."],
+      ["--host HOST", "Default: 127.0.0.1."],
+      ["--scenario NAME|JSON", "Default: hello."],
+      ["--gap MS", "Default: 0."],
+      ["--status CODE", undefined],
+      ["--times N", "Default: every request."],
+      ["--quiet", undefined]
+    ]],
+    [["demo"], []]
+  ]
+  for (const [sub, flags] of commands) {
+    const command = ["sluice", ...sub].join(" ")
+    it.live(`${command} --help: a real description and the default of every option, no placeholder, no wizard`, () =>
+      Effect.gen(function*() {
+        const help = yield* sluice([...sub, "--help"])
+        assert.strictEqual(help.code, 0, help.stderr)
+        assert.strictEqual(help.stderr, "")
+        const out = help.stdout
+        assert.isTrue(out.startsWith(`${command} `), out)
+        for (const placeholder of ["A user-defined piece of text", "A true or false value", "An integer", "This setting is optional", "--wizard", "\x1b["]) {
+          assert.notInclude(out, placeholder)
+        }
+        // Each option on its own line, then its description (indented), ending with its default where it has one.
+        const blocks = out.split(/\n(?= {2}-)/)
+        for (const [head, fallback] of flags) {
+          const block = blocks.find((b) => b.startsWith(`  ${head}\n`))
+          if (block === undefined) return assert.fail(`${command}: no ${head} in\n${out}`)
+          const text = block.slice(head.length + 3).replace(/\s+/g, " ").trim()
+          assert.isAbove(text.length, 10, `${head}: ${text}`)
+          if (fallback !== undefined) assert.include(text, fallback, head)
+        }
+        for (const builtIn of ["-h, --help", "--version", "--completions SHELL", "--log-level LEVEL"]) assert.include(out, `  ${builtIn}\n`)
+        // `sluice help [COMMAND]` shows the same.
+        const word = yield* sluice(["help", ...sub])
+        assert.strictEqual(word.code, 0, word.stderr)
+        assert.strictEqual(word.stdout, out)
+      }))
+  }
+
+  it.scopedLive("sluice help is help, not a prompt; --fallback is optional; --wizard is refused; completions name the subcommands", () =>
+    Effect.gen(function*() {
+      const server = yield* emulator({ text })
+      // No key: were `help` taken for a prompt, this would fail for the missing key instead.
+      const help = yield* sluice(["help"])
+      assert.strictEqual(help.code, 0)
+      assert.include(help.stdout, "Usage")
+      for (const sub of ["audit", "serve", "demo"]) assert.match(help.stdout, new RegExp(`\\n {2}${sub} +\\S`))
+      assert.notMatch(help.stdout, /(?<!\[)--fallback PROVIDER:MODEL\.\.\./)
+      // A prompt that starts with "help" is still a prompt.
+      const prompt = yield* sluice(["--base-url", server.openAiBaseUrl, "help", "me", "write"], { env: openAiKey })
+      assert.strictEqual(prompt.code, 0, prompt.stderr)
+      assert.strictEqual(prompt.stdout, text)
+      assert.deepStrictEqual((yield* server.requests).map((r) => (r.body as { messages: unknown }).messages), [[{ role: "user", content: "help me write" }]])
+
+      const wizard = yield* sluice(["--wizard"])
+      assert.strictEqual(wizard.code, 2)
+      assert.match(wizard.stderr, /unknown option --wizard/)
+
+      for (const shell of ["bash", "zsh", "fish"]) {
+        const script = yield* sluice(["--completions", shell])
+        assert.strictEqual(script.code, 0, script.stderr)
+        for (const word of ["audit", "serve", "demo", "help", "provider", "fallback", "runs", "truncate-after", "anthropic"]) {
+          assert.include(script.stdout, word, `${shell}: ${word}`)
+        }
+        assert.notInclude(script.stdout, "wizard")
+      }
+      const bash = yield* sluice(["--completions", "bash"])
+      const check = yield* Effect.promise(() =>
+        new Promise<number | null>((resolve) => {
+          const child = spawn("bash", ["-n"], { stdio: ["pipe", "ignore", "ignore"] })
+          child.on("close", resolve)
+          child.stdin.end(bash.stdout)
+        })
+      )
+      assert.strictEqual(check, 0, "bash -n accepts the script")
     }))
 })

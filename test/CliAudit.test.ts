@@ -93,3 +93,59 @@ describe.concurrent("sluice audit", () => {
       assert.isFalse(checks.find((c) => c.name === "usage reported")?.ok)
     }))
 })
+
+describe.concurrent("sluice audit: how the text spreads over the answer's time", () => {
+  // About 60 deltas: with a 30 ms gap the paced answer takes about 1.8 s.
+  it.scopedLive("a gateway that sends the first word at once and then holds the rest is a buffered replay", () =>
+    Effect.gen(function*() {
+      const { code, stdout } = yield* audit({ text, gapMs: 30, faults: [Fault.bufferedReplay({ afterEvents: 1 })] }, ["--json"])
+      assert.strictEqual(code, 7, stdout)
+      const [report] = jsonLines(stdout)
+      assert.strictEqual(report.buffered, true)
+      assert.strictEqual(report.verdict, "buffered")
+      // The first token came at once: time to first token alone would have passed it.
+      assert.isBelow(report.ratio as number, 0.3)
+      const check = (report.checks as Array<{ name: string; ok: boolean; detail: string }>).find((c) => c.name === "streaming")
+      assert.isFalse(check?.ok)
+      assert.match(check?.detail ?? "", /buffered replay: .*held/)
+    }))
+
+  it.scopedLive("a genuinely paced stream is not flagged, nor one that starts late and then streams", () =>
+    Effect.gen(function*() {
+      for (const scenario of [{ text, gapMs: 15 }, { text, firstTokenDelayMs: 600, gapMs: 10 }]) {
+        const { code, stdout } = yield* audit(scenario, ["--json"])
+        assert.strictEqual(code, 0, stdout)
+        const [report] = jsonLines(stdout)
+        assert.strictEqual(report.verdict, "streamed", JSON.stringify(scenario))
+      }
+    }))
+
+  it.scopedLive("a short answer held behind its first word is not misjudged: inconclusive, exit 0", () =>
+    Effect.gen(function*() {
+      const { code, stdout } = yield* audit({ text: "Short answers cannot tell.", gapMs: 100, faults: [Fault.bufferedReplay({ afterEvents: 1 })] }, [
+        "--json"
+      ])
+      assert.strictEqual(code, 0, stdout)
+      const [report] = jsonLines(stdout)
+      assert.strictEqual(report.buffered, false)
+      assert.strictEqual(report.verdict, "inconclusive")
+    }))
+})
+
+describe("sluice audit: the command line", () => {
+  it.scopedLive("a flag given twice keeps its last value, never becoming the prompt", () =>
+    Effect.gen(function*() {
+      const server = yield* emulator({ text, gapMs: 2 })
+      const { code, stdout } = yield* sluice(
+        ["audit", "--base-url", server.openAiBaseUrl, "-m", "a", "-m", "b", "--runs", "3", "--runs", "1", "--json", "--json"],
+        { env: openAiKey }
+      )
+      assert.strictEqual(code, 0, stdout)
+      const [report] = jsonLines(stdout)
+      assert.strictEqual(report.model, "b")
+      const requests = yield* server.requests
+      assert.deepStrictEqual(requests.map((r) => [(r.body as { model: string }).model, r.stream]), [["b", true], ["b", false]])
+      const prompt = (requests[0].body as { messages: Array<{ content: string }> }).messages[0].content
+      assert.isTrue(prompt.startsWith("Write three paragraphs"), prompt)
+    }))
+})

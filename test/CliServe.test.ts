@@ -3,7 +3,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { jsonLines, openAiKey, sluice } from "./support/cli.js"
+import { httpServer, jsonLines, openAiKey, sluice } from "./support/cli.js"
 
 describe.concurrent("sluice serve and demo", () => {
   it.live("serve: listens, answers with the faults its flags name, logs each request, stops on Ctrl-C", () =>
@@ -43,6 +43,41 @@ describe.concurrent("sluice serve and demo", () => {
       const bad = yield* sluice(["serve", "--port", "0", "--scenario", "no-such-scenario"])
       assert.strictEqual(bad.code, 2)
       assert.match(bad.stderr, /unknown scenario name/)
+    }))
+
+  it.live("serve: a flag out of range is a usage error naming that flag (exit 2)", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [["--port", "99999"], "--port"],
+        [["--port", "-1"], "--port"],
+        [["--status", "999"], "--status"],
+        [["--status", "200"], "--status"],
+        [["--times", "-1"], "--times"],
+        [["--times", "0"], "--times"],
+        [["--gap", "-5"], "--gap"],
+        [["--malformed-at", "0"], "--malformed-at"],
+        [["--inflate-usage", "0"], "--inflate-usage"]
+      ]
+      const runs = yield* Effect.forEach(cases, ([args]) => sluice(["serve", ...(args[0] === "--port" ? [] : ["--port", "0"]), ...args]), {
+        concurrency: 3
+      })
+      runs.forEach((run, i) => {
+        const [args, flag] = cases[i]
+        assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
+        assert.include(run.stderr, flag, args.join(" "))
+        assert.notInclude(run.stderr, "--scenario", args.join(" "))
+        assert.notInclude(run.stderr, "unexpected", args.join(" "))
+        assert.strictEqual(run.stdout, "")
+      })
+    }))
+
+  it.scopedLive("serve: a port in use says why it cannot listen (EADDRINUSE), exit 2", () =>
+    Effect.gen(function*() {
+      const taken = yield* httpServer((_req, res) => res.end())
+      const port = new URL(taken.url).port
+      const busy = yield* sluice(["serve", "--port", port])
+      assert.strictEqual(busy.code, 2, busy.stderr)
+      assert.match(busy.stderr, new RegExp(`^sluice: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.*\\n$`))
     }))
 
   it.live("demo: every policy at work, offline, in under 15 s, exit 0", () =>

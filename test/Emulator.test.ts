@@ -662,6 +662,28 @@ describe("Emulator: faults", () => {
       assert.isTrue(body.text.endsWith("data: [DONE]\n\n"))
     }))
 
+  it.scopedLive("bufferedReplay afterEvents: the first events paced, then a hold of the rest's paced duration, then the rest at once", () =>
+    Effect.gen(function*() {
+      const emulator = yield* withEmulator()
+      const started = performance.now()
+      // 5 deltas: the first at once, then 4 * 50 = 200 ms held, then the other 4 and the finish together.
+      const response = yield* chat(emulator, {
+        scenario: { gapMs: 50, faults: [Fault.bufferedReplay({ afterEvents: 1 })] }
+      })
+      const body = reader(response)
+      yield* body.readAll
+      const firstAt = (body.reads.find((r) => contentEvents(r.upTo) > 0)?.at ?? Infinity) - started
+      const secondAt = (body.reads.find((r) => contentEvents(r.upTo) > 1)?.at ?? Infinity) - started
+      const lastAt = body.reads[body.reads.length - 1].at - started
+      assert.isBelow(firstAt, 150, `first token at ${firstAt}ms`)
+      assert.isAtLeast(secondAt - firstAt, 150, `held for ${secondAt - firstAt}ms`)
+      assert.isBelow(lastAt - secondAt, 100, `the rest spread over ${lastAt - secondAt}ms`)
+      assert.strictEqual(textOf(chunksOf(body.text)), Scenario.defaultText)
+      assert.isTrue(body.text.endsWith("data: [DONE]\n\n"))
+      const [record] = yield* emulator.requests
+      assert.deepStrictEqual(record.faults, ["bufferedReplay"])
+    }))
+
   it.scopedLive("non-streamed requests: status, reset and malformed faults apply too", () =>
     Effect.gen(function*() {
       const emulator = yield* withEmulator()

@@ -61,7 +61,7 @@ describe("Policy.detectBuffered", () => {
       const { received, result, summary, warnings } = yield* detect(timed([[2000, [...words(100), finish]]]))
       assert.isTrue(Either.isRight(result))
       assert.strictEqual(received.length, 101)
-      assert.deepStrictEqual(summary.buffered, { firstTokenMs: 2000, spreadMs: 0, totalMs: 2000, chars: 400, deltas: 100 })
+      assert.deepStrictEqual(summary.buffered, { firstTokenMs: 2000, spreadMs: 0, totalMs: 2000, chars: 400, deltas: 100, heldMs: 0, replayedChars: 400 })
       assert.strictEqual(warnings.length, 1)
       assert.include(warnings[0], "replayed from a buffer")
     }))
@@ -98,6 +98,54 @@ describe("Policy.detectBuffered", () => {
       assert.isTrue(Either.isRight(late.result))
       assert.isUndefined(late.summary.buffered)
       assert.strictEqual(late.warnings.length, 0)
+    }))
+
+  it.effect("flags an answer held behind its first word and then replayed at once (the first token alone looks streamed)", () =>
+    Effect.gen(function*() {
+      const [first, ...rest] = words(100)
+      const held = timed([[20, [first]], [2000, [...rest, finish]]])
+      const { received, result, summary, warnings } = yield* detect(held)
+      assert.isTrue(Either.isRight(result))
+      assert.strictEqual(received.length, 101)
+      assert.deepStrictEqual(summary.buffered, { firstTokenMs: 20, spreadMs: 2000, totalMs: 2020, chars: 400, deltas: 100, heldMs: 2000, replayedChars: 396 })
+      assert.strictEqual(warnings.length, 1)
+      assert.include(warnings[0], "then nothing for 2000 ms, then 396 characters at once")
+      // The same held behind a few paced words, and with fail: true.
+      const behindFive = timed([...paced(20, 30, 5), [2000, [...words(95), finish]]])
+      const failed = yield* detect(behindFive, { fail: true })
+      assert.isTrue(Either.isLeft(failed.result) && failed.result.left._tag === "BufferedStream")
+      if (Either.isLeft(failed.result) && failed.result.left._tag === "BufferedStream") {
+        assert.strictEqual(failed.result.left.heldMs, 2000)
+        assert.strictEqual(failed.result.left.replayedChars, 380)
+      }
+      // metrics alone judges the same way.
+      const summaries: Array<Policy.Summary> = []
+      const fiber = yield* timed([[20, [first]], [2000, [...rest, finish]]]).pipe(
+        Policy.metrics({ onSummary: (s) => Effect.sync(() => summaries.push(s)) }),
+        Stream.runDrain,
+        Effect.fork
+      )
+      yield* TestClock.adjust("1 hour")
+      yield* Fiber.join(fiber)
+      assert.strictEqual(summaries[0].buffered?.replayedChars, 396)
+    }))
+
+  it.effect("does not flag a paced answer with a pause, a provider's few large chunks, or a short answer held", () =>
+    Effect.gen(function*() {
+      // 100 words 20 ms apart with one 1 s pause in the middle: half the text after the pause, but paced.
+      const pause = yield* detect(timed([...paced(100, 20, 50), ...paced(1000, 20, 50), [5, [finish]]]))
+      assert.isUndefined(pause.summary.buffered)
+      // A provider that sends big deltas (Gemini's chunks): a short first one, then three of 130 characters 250 ms apart.
+      const big = StreamEvent.textDelta("x".repeat(130))
+      const chunky = yield* detect(timed([[400, [StreamEvent.textDelta("The ")]], [250, [big]], [250, [big]], [250, [big, finish]]]))
+      assert.isUndefined(chunky.summary.buffered)
+      // The last of two chunks holding most of the text is one delta, as a provider may send it: not a replay of several.
+      const two = yield* detect(timed([[400, [StreamEvent.textDelta("The ")]], [300, [StreamEvent.textDelta("y".repeat(400)), finish]]]))
+      assert.isUndefined(two.summary.buffered)
+      // Held, but too short to tell.
+      const [first, ...rest] = words(30)
+      const short = yield* detect(timed([[20, [first]], [2000, [...rest, finish]]]))
+      assert.isUndefined(short.summary.buffered)
     }))
 
   it.effect("the options move the thresholds, and metrics alone applies the defaults", () =>

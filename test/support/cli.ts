@@ -4,12 +4,13 @@
  */
 import { Emulator, type Scenario } from "@sluice/emulator"
 import { Effect } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { closeSync, existsSync, openSync } from "node:fs"
+import * as Http from "node:http"
 import { fileURLToPath } from "node:url"
 
-/** The bundle `npm run build` makes. */
-export const bundle = fileURLToPath(new URL("../../packages/cli/dist/sluice.mjs", import.meta.url))
+/** The bundle `npm run build` makes (`SLUICE_BUNDLE` names another, e.g. an older build, to see a test fail on it). */
+export const bundle = process.env.SLUICE_BUNDLE ?? fileURLToPath(new URL("../../packages/cli/dist/sluice.mjs", import.meta.url))
 
 /** A recognisable key: no output may ever carry it. */
 export const KEY = "sk-sluice-cli-test-4e8a2f19c7"
@@ -32,6 +33,8 @@ export interface RunOptions {
   readonly timeoutMs?: number
   /** Called with the child once it runs (to send it a signal). */
   readonly onSpawn?: (child: ChildProcess, output: Output) => void
+  /** Send the child's stdout to this file (e.g. `/dev/full`) instead of a pipe; `stdout` is then empty. */
+  readonly stdoutTo?: string
 }
 
 /** What a run printed, with the time (ms since spawn) of each stdout chunk. */
@@ -53,22 +56,26 @@ export const sluice = (args: ReadonlyArray<string>, options: RunOptions = {}): E
   Effect.async<Result>((resume) => {
     if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run \`npm run build\` first`)
     const started = performance.now()
+    const fd = options.stdoutTo === undefined ? undefined : openSync(options.stdoutTo, "w")
     const child = spawn(process.execPath, [bundle, ...args], {
       env: { ...baseEnv(), ...options.env },
-      stdio: ["pipe", "pipe", "pipe"]
+      stdio: ["pipe", fd ?? "pipe", "pipe"]
     })
+    if (fd !== undefined) closeSync(fd)
+    const { stderr, stdin } = child
+    if (stderr === null || stdin === null) throw new Error("spawn gave no stdin or stderr pipe")
     const output: Output = { stdout: "", stderr: "", chunks: [] }
-    child.stdout.setEncoding("utf8")
-    child.stderr.setEncoding("utf8")
-    child.stdout.on("data", (text: string) => {
+    child.stdout?.setEncoding("utf8")
+    stderr.setEncoding("utf8")
+    child.stdout?.on("data", (text: string) => {
       output.stdout += text
       output.chunks.push({ at: performance.now() - started, text })
     })
-    child.stderr.on("data", (text: string) => {
+    stderr.on("data", (text: string) => {
       output.stderr += text
     })
-    child.stdin.on("error", () => {}) // a child that exits before reading stdin
-    child.stdin.end(options.stdin ?? "")
+    stdin.on("error", () => {}) // a child that exits before reading stdin
+    stdin.end(options.stdin ?? "")
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 20_000)
     child.on("close", (code, signal) => {
       clearTimeout(timer)
@@ -83,6 +90,63 @@ export const sluice = (args: ReadonlyArray<string>, options: RunOptions = {}): E
 
 /** An emulator answering every request with `scenario`, for the life of the test's scope. */
 export const emulator = (scenario: Scenario.Scenario | string = "hello") => Emulator.make({ scenario })
+
+/** A hostile server on loopback for the life of the scope: `handler` answers every request (its body read). */
+export const httpServer = (handler: (req: Http.IncomingMessage, res: Http.ServerResponse) => void) =>
+  Effect.acquireRelease(
+    Effect.async<Http.Server>((resume) => {
+      const server = Http.createServer((req, res) => {
+        req.resume()
+        req.on("end", () => handler(req, res))
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.async<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map((server) => {
+    const address = server.address()
+    return { url: `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}` }
+  }))
+
+/** Whether script(1) from util-linux is here to give the bundle a terminal. */
+export const hasScript = (() => {
+  try {
+    return execFileSync("script", ["--version"], { encoding: "utf8" }).includes("util-linux")
+  } catch {
+    return false
+  }
+})()
+
+const shellQuote = (arg: string): string => `'${arg.replaceAll("'", "'\\''")}'`
+
+/** Runs the bundle on a pseudo-terminal (stdout and stderr both): what the terminal received, merged. */
+export const underTerminal = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Effect.Effect<Result> =>
+  Effect.async<Result>((resume) => {
+    const started = performance.now()
+    const command = [process.execPath, bundle, ...args].map(shellQuote).join(" ")
+    const child = spawn("script", ["-qfec", command, "/dev/null"], { env: { ...baseEnv(), ...env, NO_COLOR: "1" }, stdio: ["pipe", "pipe", "pipe"] })
+    const output: Output = { stdout: "", stderr: "", chunks: [] }
+    child.stdout.setEncoding("utf8")
+    child.stderr.setEncoding("utf8")
+    child.stdout.on("data", (text: string) => {
+      output.stdout += text
+    })
+    child.stderr.on("data", (text: string) => {
+      output.stderr += text
+    })
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resume(Effect.succeed({ ...output, code, signal, ms: performance.now() - started }))
+    })
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      child.kill("SIGKILL")
+    })
+  })
 
 /** The `--json` lines of a run, parsed. */
 export const jsonLines = (stdout: string): Array<Record<string, unknown>> =>

@@ -258,7 +258,8 @@ export class CircuitOpen extends Schema.TaggedError<CircuitOpen>()("CircuitOpen"
 }
 
 /**
- * The "stream" was a buffered replay: its first token came only when the whole answer did (asked for with `Policy.detectBuffered({ fail: true })`).
+ * The "stream" was a buffered replay: its first token came only when the whole answer did, or its first
+ * tokens came at once and the rest was held and then replayed (asked for with `Policy.detectBuffered({ fail: true })`).
  * @since 0.1.0
  * @category errors
  */
@@ -267,10 +268,17 @@ export class BufferedStream extends Schema.TaggedError<BufferedStream>()("Buffer
   /** Milliseconds from the first token to the end of the answer. */
   spreadMs: Schema.Number,
   /** Milliseconds from the start of the request to the first token. */
-  firstTokenMs: Schema.Number
+  firstTokenMs: Schema.Number,
+  /** When the text was held behind its first tokens: milliseconds of silence before the rest came at once. */
+  heldMs: Schema.optional(Schema.Number),
+  /** When the text was held behind its first tokens: the characters that then came at once. */
+  replayedChars: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
-    return `the stream from ${where(this)} was replayed from a buffer: the first token came after ${Math.round(this.firstTokenMs)} ms and the whole answer within ${Math.round(this.spreadMs)} ms of it`
+    const first = `the stream from ${where(this)} was replayed from a buffer: the first token came after ${Math.round(this.firstTokenMs)} ms`
+    return this.heldMs === undefined
+      ? `${first} and the whole answer within ${Math.round(this.spreadMs)} ms of it`
+      : `${first}, then nothing for ${Math.round(this.heldMs)} ms, then ${this.replayedChars ?? 0} characters at once`
   }
 }
 

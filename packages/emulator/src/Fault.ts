@@ -211,12 +211,16 @@ export const Stall = Schema.Struct({
 export interface Stall extends Schema.Schema.Type<typeof Stall> {}
 
 /**
- * A buffering gateway: wait for the whole paced duration, then send every event in one write.
+ * A buffering gateway: wait for the whole paced duration, then send every event in one write. With
+ * `afterEvents: n` the first `n` content events go out paced, as streamed, and only the rest is held
+ * for its paced duration and then sent in one write (a gateway that lets the first word through and
+ * buffers the answer behind it).
  * @since 0.1.0
  * @category schemas
  */
 export const BufferedReplay = Schema.Struct({
   type: Schema.Literal("bufferedReplay"),
+  afterEvents: Schema.optional(AfterEvents),
   times: Times
 }).annotations({ identifier: "BufferedReplayFault" })
 
@@ -478,7 +482,7 @@ export const stall = (afterEvents: number, options: Omit<Args<Stall>, "afterEven
 })
 
 /**
- * Replay the whole answer at once after its paced duration.
+ * Replay the whole answer (or what follows content event `afterEvents`) at once after its paced duration.
  * @since 0.1.0
  * @category constructors
  */

@@ -11,6 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Audit from "../internal/Audit.js"
 import { Failed } from "../internal/CliError.js"
+import * as Help from "../internal/Help.js"
+import { jsonSafe } from "../internal/JsonLines.js"
 import * as ModelOptions from "../internal/modelOptions.js"
 import * as Provider from "../internal/Provider.js"
 import { resilient } from "../internal/resilient.js"
@@ -23,15 +25,29 @@ export const defaultPrompt = "Write three paragraphs, about two hundred words in
 const options = {
   ...ModelOptions.modelOptions,
   runs: Options.integer("runs").pipe(
-    Options.withDescription("Streamed runs (one non-streamed run follows)"),
     Options.withPseudoName("N"),
     Options.withDefault(3),
     Options.mapEffect((n) =>
       n >= 1 && n <= 20 ? Effect.succeed(n) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--runs takes 1 to 20, got ${n}`)))
     )
   ),
-  json: Options.boolean("json").pipe(Options.withDescription("Print one JSON object with the findings")),
+  json: Options.boolean("json"),
   prompt: ModelOptions.prompt
+}
+
+/** The audit's help. */
+export const help: Help.Doc = {
+  command: "sluice audit",
+  usage: ["sluice audit [options] [PROMPT...]"],
+  args: ["PROMPT...", `${ModelOptions.promptHelp} Default: a built-in prompt asking for about two hundred words.`],
+  summary: "Audit a provider or gateway: time to first token against total time over N streamed runs, a buffered-replay verdict " +
+    "(how the text spread over each answer's time), finish reasons and usage, and streamed usage against a non-streamed run of " +
+    "the same prompt. Exits with the code of the first failed check.",
+  flags: Help.flags(options, {
+    ...ModelOptions.modelFlags,
+    runs: { names: ["--runs"], value: "N", text: "Streamed runs, 1 to 20; one non-streamed run follows.", default: "3" },
+    json: { names: ["--json"], text: "Print one JSON object with the findings (see the README)." }
+  })
 }
 
 /** The audit command, given whether a lone `-` asked for the prompt on stdin. */
@@ -61,14 +77,9 @@ export const audit = (input: { readonly stdin: boolean }) =>
       })
       if (flags.json) {
         const { exitCode: _, ...json } = report
-        terminal.out(`${JSON.stringify({ ...json, baseUrl: route.baseUrl, runs: flags.runs })}\n`)
+        terminal.out(`${jsonSafe(JSON.stringify({ ...json, baseUrl: route.baseUrl, runs: flags.runs }))}\n`)
       } else {
         terminal.out(`${Audit.reportText(terminal.outStyle, report)}\n`)
       }
       if (!report.ok) return yield* new Failed({ exitCode: report.exitCode })
-    })).pipe(
-      Command.withDescription(
-        "Audit a provider or gateway: time to first token vs total over N streamed runs, a buffered-replay verdict, " +
-          "finish reasons and usage, and streamed usage against a non-streamed run of the same prompt. Exits non-zero on a failed check."
-      )
-    )
+    }))

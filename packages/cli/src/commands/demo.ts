@@ -12,6 +12,7 @@ import * as Redacted from "effect/Redacted"
 import * as Audit from "../internal/Audit.js"
 import { Failed } from "../internal/CliError.js"
 import * as ExitCode from "../internal/ExitCode.js"
+import type * as Help from "../internal/Help.js"
 import * as Provider from "../internal/Provider.js"
 import { resilient } from "../internal/resilient.js"
 import { runPrompt } from "../internal/runPrompt.js"
@@ -139,6 +140,14 @@ const program = Effect.gen(function*() {
 }).pipe(Effect.scoped)
 
 /** The demo command. */
-export const demo = Command.make("sluice demo", {}, () => program).pipe(
-  Command.withDescription("Start the emulator in-process and show streaming and every policy at work over real HTTP (no key, no network)")
-)
+/** The demo's help. */
+export const help: Help.Doc = {
+  command: "sluice demo",
+  usage: ["sluice demo"],
+  summary: "Start the emulator in-process and show streaming and every policy at work over real HTTP on loopback: a streamed answer, " +
+    "a 429 absorbed by retry, a cut stream healed by continuation, failover, and an audit catching a buffered replay. No key, no network.",
+  flags: []
+}
+
+/** The demo command. */
+export const demo = Command.make("sluice demo", {}, () => program)

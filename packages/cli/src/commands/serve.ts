@@ -4,56 +4,112 @@
  * @internal
  */
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { UsageError } from "../internal/CliError.js"
-import { processTerminal } from "../internal/Terminal.js"
+import * as Help from "../internal/Help.js"
+import { printable, processTerminal } from "../internal/Terminal.js"
 
-const int = (name: string, description: string) =>
-  Options.integer(name).pipe(Options.withDescription(description), Options.withPseudoName("N"), Options.optional)
-const flag = (name: string, description: string) => Options.boolean(name).pipe(Options.withDescription(description))
+/** An integer flag checked against its range, so a bad value is a usage error naming the flag. */
+const bounded = <A extends number>(options: Options.Options<A>, name: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  options.pipe(
+    Options.mapEffect((n) =>
+      n >= min && n <= max
+        ? Effect.succeed(n)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(
+          `--${name} takes ${max === Number.MAX_SAFE_INTEGER ? `a number from ${min}` : `${min} to ${max}`}, got ${n}`
+        )))
+    )
+  )
+const int = (name: string, min: number, max?: number) =>
+  bounded(Options.integer(name).pipe(Options.withPseudoName("N")), name, min, max).pipe(Options.optional)
+const ms = (name: string, min: number) =>
+  bounded(Options.integer(name).pipe(Options.withPseudoName("MS")), name, min).pipe(Options.optional)
+const flag = (name: string) => Options.boolean(name)
 
 const options = {
-  port: Options.integer("port").pipe(
-    Options.withDescription("The port (0: any free one)"),
-    Options.withDefault(8787)
-  ),
-  host: Options.text("host").pipe(Options.withDescription("The interface"), Options.withDefault("127.0.0.1")),
-  scenario: Options.text("scenario").pipe(
-    Options.withDescription(`A named scenario (${Object.keys(Scenario.named).join(", ")}) or a JSON scenario`),
-    Options.withPseudoName("NAME|JSON"),
-    Options.optional
-  ),
-  text: Options.text("text").pipe(Options.withDescription("The answer text"), Options.optional),
-  firstTokenDelay: int("first-token-delay", "Milliseconds before the first token"),
-  gap: int("gap", "Milliseconds between tokens"),
-  keepAlive: int("keep-alive", "Send a keep-alive comment every N milliseconds while waiting"),
-  truncateAfter: int("truncate-after", "End the body cleanly after N content events (no finish, no [DONE])"),
-  truncateMidEvent: int("truncate-mid-event", "Cut the body inside the event after N content events"),
-  resetAfter: int("reset-after", "Destroy the connection after N content events"),
-  stallAfter: int("stall-after", "Go silent after N content events, keeping the connection open"),
-  errorAfter: int("error-after", "Send an in-band error event after N content events"),
-  status: int("status", "Answer with this HTTP status and the provider's error body"),
+  port: bounded(Options.integer("port").pipe(Options.withPseudoName("PORT")), "port", 0, 65535).pipe(Options.withDefault(8787)),
+  host: Options.text("host").pipe(Options.withDefault("127.0.0.1")),
+  scenario: Options.text("scenario").pipe(Options.withPseudoName("NAME|JSON"), Options.optional),
+  text: Options.text("text").pipe(Options.optional),
+  firstTokenDelay: ms("first-token-delay", 0),
+  gap: ms("gap", 0),
+  keepAlive: ms("keep-alive", 1),
+  truncateAfter: int("truncate-after", 0),
+  truncateMidEvent: int("truncate-mid-event", 0),
+  resetAfter: int("reset-after", 0),
+  stallAfter: int("stall-after", 0),
+  errorAfter: int("error-after", 0),
+  status: bounded(Options.integer("status").pipe(Options.withPseudoName("CODE")), "status", 400, 599).pipe(Options.optional),
   retryAfter: Options.float("retry-after").pipe(
-    Options.withDescription("Retry-After seconds on the --status answer (implies --status 429)"),
     Options.withPseudoName("S"),
+    Options.mapEffect((s) =>
+      s >= 0 ? Effect.succeed(s) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--retry-after takes seconds from 0, got ${s}`)))
+    ),
     Options.optional
   ),
-  dropDone: flag("drop-done", "Leave out the end marker ([DONE], message_stop)"),
-  dropFinish: flag("drop-finish", "Leave out the finish reason"),
-  buffered: flag("buffered", "Replay the whole answer at once after its paced duration (a buffering gateway)"),
-  malformedAt: int("malformed-at", "Break the JSON of content event N"),
-  omitUsage: flag("omit-usage", "Never send usage"),
+  dropDone: flag("drop-done"),
+  dropFinish: flag("drop-finish"),
+  buffered: flag("buffered"),
+  bufferedAfter: int("buffered-after", 0),
+  malformedAt: int("malformed-at", 1),
+  omitUsage: flag("omit-usage"),
   inflateUsage: Options.float("inflate-usage").pipe(
-    Options.withDescription("Multiply streamed usage by F (non-streamed answers are untouched)"),
     Options.withPseudoName("F"),
+    Options.mapEffect((f) =>
+      f > 0 ? Effect.succeed(f) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--inflate-usage takes a factor above 0, got ${f}`)))
+    ),
     Options.optional
   ),
-  times: int("times", "Inject the faults into the first N requests only"),
-  quiet: flag("quiet", "Do not log requests")
+  times: int("times", 1),
+  quiet: flag("quiet")
+}
+
+/** The emulator's help. */
+export const help: Help.Doc = {
+  command: "sluice serve",
+  usage: ["sluice serve [options]"],
+  summary: "Run the emulator: a local server speaking the OpenAI, Anthropic and Gemini wire formats, answering with a scenario and " +
+    "the faults its flags name, logging each request, until Ctrl-C. A request may choose its own scenario with the x-sluice-scenario header.",
+  flags: Help.flags(options, {
+    port: { names: ["--port"], value: "PORT", text: "The port, 0 to 65535 (0: any free one).", default: "8787" },
+    host: { names: ["--host"], value: "HOST", text: "The interface to listen on.", default: "127.0.0.1" },
+    scenario: {
+      names: ["--scenario"],
+      value: "NAME|JSON",
+      text: `A named scenario (${Object.keys(Scenario.named).join(", ")}) or a JSON scenario; the other flags are laid over it.`,
+      default: "hello"
+    },
+    text: { names: ["--text"], value: "TEXT", text: "The answer text.", default: "the scenario's" },
+    firstTokenDelay: { names: ["--first-token-delay"], value: "MS", text: "Milliseconds before the first token.", default: "0" },
+    gap: { names: ["--gap"], value: "MS", text: "Milliseconds between tokens.", default: "0" },
+    keepAlive: { names: ["--keep-alive"], value: "MS", text: "Send a keep-alive comment every MS milliseconds while waiting.", default: "none" },
+    truncateAfter: { names: ["--truncate-after"], value: "N", text: "End the body cleanly after N content events (no finish, no end marker)." },
+    truncateMidEvent: { names: ["--truncate-mid-event"], value: "N", text: "Cut the body inside the event after N content events." },
+    resetAfter: { names: ["--reset-after"], value: "N", text: "Destroy the connection after N content events." },
+    stallAfter: { names: ["--stall-after"], value: "N", text: "Go silent after N content events, keeping the connection open." },
+    errorAfter: { names: ["--error-after"], value: "N", text: "Send an in-band error event after N content events." },
+    status: { names: ["--status"], value: "CODE", text: "Answer with this HTTP status, 400 to 599, and the provider's error body." },
+    retryAfter: { names: ["--retry-after"], value: "S", text: "Retry-After seconds on the --status answer (implies --status 429)." },
+    dropDone: { names: ["--drop-done"], text: "Leave out the end marker ([DONE], message_stop)." },
+    dropFinish: { names: ["--drop-finish"], text: "Leave out the finish reason." },
+    buffered: { names: ["--buffered"], text: "Replay the whole answer at once after its paced duration (a buffering gateway)." },
+    bufferedAfter: {
+      names: ["--buffered-after"],
+      value: "N",
+      text: "Send the first N content events paced, then hold the rest for its paced duration and replay it at once."
+    },
+    malformedAt: { names: ["--malformed-at"], value: "N", text: "Break the JSON of content event N (from 1)." },
+    omitUsage: { names: ["--omit-usage"], text: "Never send usage." },
+    inflateUsage: { names: ["--inflate-usage"], value: "F", text: "Multiply streamed usage by F (non-streamed answers are untouched)." },
+    times: { names: ["--times"], value: "N", text: "Inject the faults into the first N requests only (from 1).", default: "every request" },
+    quiet: { names: ["--quiet"], text: "Do not log requests." }
+  })
 }
 
 type Flags = Command.Command.ParseConfig<typeof options>
@@ -80,7 +136,9 @@ const faultsOf = (flags: Flags): Array<Fault.Fault> => {
   add(flags.inflateUsage, (factor) => Fault.inflateUsage(factor, times))
   if (flags.dropDone) faults.push(Fault.dropDone(times))
   if (flags.dropFinish) faults.push(Fault.dropFinish(times))
-  if (flags.buffered) faults.push(Fault.bufferedReplay(times))
+  if (flags.buffered || Option.isSome(flags.bufferedAfter)) {
+    faults.push(Fault.bufferedReplay({ ...Option.match(flags.bufferedAfter, { onNone: () => ({}), onSome: (afterEvents) => ({ afterEvents }) }), ...times }))
+  }
   if (flags.omitUsage) faults.push(Fault.omitUsage(times))
   return faults
 }
@@ -104,6 +162,10 @@ export const scenarioOf = (flags: Flags): Either.Either<Scenario.Scenario, Usage
     })
   )
 
+/** Why the server could not listen (the platform's `ServeError` carries Node's error, e.g. EADDRINUSE, as its cause). */
+const reasonOf = (cause: unknown): string =>
+  cause instanceof Error ? cause.message : typeof cause === "string" && cause !== "" ? cause : "the server did not start"
+
 const clock = (): string => new Date().toISOString().slice(11, 23)
 
 /** Where the emulator listens. */
@@ -117,7 +179,7 @@ export const serve = Command.make("sluice serve", options, (flags) =>
         new UsageError({
           reason: error._tag === "ScenarioError"
             ? `--scenario: ${error.message}`
-            : `cannot listen on ${flags.host}:${flags.port}: ${error.message}`
+            : `cannot listen on ${flags.host}:${flags.port}: ${reasonOf(error.cause)}`
         })
       )
     )
@@ -144,14 +206,10 @@ export const serve = Command.make("sluice serve", options, (flags) =>
             const faults = done.faults.length === 0 ? "" : ` · faults ${done.faults.join(", ")}`
             const what = done.stream ? `${done.events} events` : "json"
             const continuation = done.continuation === null ? "" : ` · continuation (${done.continuation.mode} at ${done.continuation.prefixLength})`
-            terminal.out(`${s.dim(clock())} ${done.method} ${done.path} → ${done.status ?? "–"} · ${what} · ${done.ending}${faults}${continuation}${took}\n`)
+            terminal.out(`${s.dim(clock())} ${printable(done.method)} ${printable(done.path)} → ${done.status ?? "–"} · ${what} · ${done.ending}${faults}${continuation}${took}\n`)
           })
         )
       }
       seen = records.length
     }
-  }).pipe(Effect.scoped)).pipe(
-    Command.withDescription(
-      "Run the emulator: a local server speaking the OpenAI, Anthropic and Gemini wire formats, with faults from flags. Runs until Ctrl-C."
-    )
-  )
+  }).pipe(Effect.scoped))

@@ -1,6 +1,7 @@
 /**
  * The gateway audit: N streamed runs and one non-streamed run of the same prompt, judged for
- * buffered replay (the first token came only when the whole answer did), for a finish reason and
+ * buffered replay (by how the text spread over each answer's time, with `Policy.metrics`'s criterion:
+ * the whole answer with its first token, or most of it in one burst after a hold), for a finish reason and
  * usage in every run, and for streamed usage that agrees with the non-streamed figures.
  * @internal
  */
@@ -8,8 +9,9 @@ import { type ChatRequest, Completion, type LanguageModel, type LlmError, Policy
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as ExitCode from "./ExitCode.js"
-import { type UsageJson, usageJson } from "./JsonLines.js"
-import type { Style } from "./Terminal.js"
+import { errorText } from "./errorText.js"
+import { errorJson, type UsageJson, usageJson } from "./JsonLines.js"
+import { printable, type Style } from "./Terminal.js"
 
 /** Shorter answers cannot tell a replay from a fast model (the floor of `Policy.detectBuffered`'s criterion). */
 const minChars = 200
@@ -26,7 +28,7 @@ export interface Measure {
   readonly completion: Completion.Completion
   readonly error: LlmError.LlmError | undefined
   /** `Policy.metrics`'s buffered-replay warning (streamed runs), by `Policy.detectBuffered`'s default criterion. */
-  readonly buffered: boolean
+  readonly buffered: Policy.BufferedWarning | undefined
 }
 
 /** Streams `request` once and measures it (through `Policy.metrics`); never fails (the failure is in the measure). */
@@ -58,7 +60,7 @@ export const measureStream = (model: LanguageModel.Service, request: ChatRequest
           spreadMs: first === null || last === null ? null : last - first,
           completion: acc.snapshot(),
           error: outcome._tag === "Left" ? outcome.left : undefined,
-          buffered: summary?.buffered !== undefined
+          buffered: summary?.buffered
         }))
       )
   })
@@ -75,7 +77,7 @@ export const measureComplete = (model: LanguageModel.Service, request: ChatReque
         spreadMs: null,
         completion: outcome._tag === "Right" ? outcome.right : (outcome.left.partial ?? Completion.empty),
         error: outcome._tag === "Left" ? outcome.left : undefined,
-        buffered: false
+        buffered: undefined
       }))
     )
   })
@@ -85,7 +87,7 @@ const charsOf = (completion: Completion.Completion): number =>
 
 /** The buffered-replay verdict on one streamed run. */
 export const verdictOf = (run: Measure): Verdict => {
-  if (run.buffered) return "buffered"
+  if (run.buffered !== undefined) return "buffered"
   return run.ttftMs === null || charsOf(run.completion) < minChars ? "inconclusive" : "streamed"
 }
 
@@ -136,7 +138,7 @@ export interface RunJson {
   readonly finishReason: StreamEvent.FinishReason | null
   readonly usage: UsageJson | null
   readonly verdict?: Verdict | undefined
-  readonly error?: { readonly _tag: string; readonly message: string } | undefined
+  readonly error?: { readonly _tag: string; readonly message: string; readonly detail?: string } | undefined
 }
 
 /** Times are reported in whole milliseconds. */
@@ -152,7 +154,7 @@ const runJson = (run: Measure, streamed: boolean): RunJson => ({
   finishReason: run.completion.finishReason,
   usage: run.completion.usage === null ? null : usageJson(run.completion.usage),
   ...(streamed ? { verdict: verdictOf(run) } : {}),
-  ...(run.error === undefined ? {} : { error: { _tag: run.error._tag, message: run.error.message } })
+  ...(run.error === undefined ? {} : { error: errorJson(run.error) })
 })
 
 const median = (values: ReadonlyArray<number>): number | null => {
@@ -166,6 +168,12 @@ const usageText = (u: UsageJson | null): string => (u === null ? "none" : `${u.i
 
 /** Output tokens per character agree within this fraction when the two answers differ (a real model rarely repeats itself). */
 const outputTolerance = 0.25
+
+/** How a flagged run came: the whole answer with its first token, or the rest held behind the first ones. */
+const replayText = (w: Policy.BufferedWarning): string =>
+  w.heldMs === 0
+    ? `the first token came after ${Math.round(w.firstTokenMs)} ms and the whole answer within ${Math.round(w.spreadMs)} ms of it`
+    : `the first token came after ${Math.round(w.firstTokenMs)} ms, then the rest was held for ${Math.round(w.heldMs)} ms and ${w.replayedChars} of ${w.chars} characters came at once`
 
 /** Judges the measured runs. */
 export const judge = (
@@ -189,7 +197,7 @@ export const judge = (
   check(
     "non-streamed run",
     nonStreamed.error === undefined,
-    nonStreamed.error === undefined ? "finished" : `${nonStreamed.error._tag}: ${nonStreamed.error.message}`,
+    nonStreamed.error === undefined ? "finished" : `${nonStreamed.error._tag}: ${errorText(nonStreamed.error.message).message}`,
     nonStreamed.error === undefined ? ExitCode.ok : ExitCode.ofError(nonStreamed.error)
   )
 
@@ -231,10 +239,8 @@ export const judge = (
   check(
     "streaming",
     verdict !== "buffered",
-    verdict === "buffered" && flaggedRun !== undefined
-      ? `buffered replay: the first token came after ${Math.round(flaggedRun.ttftMs ?? 0)} ms and the whole answer within ${
-        Math.round(flaggedRun.spreadMs ?? 0)
-      } ms of it (${flagged} of ${streamed.length} runs)`
+    verdict === "buffered" && flaggedRun?.buffered !== undefined
+      ? `buffered replay: ${replayText(flaggedRun.buffered)} (${flagged} of ${streamed.length} runs)`
       : verdict === "inconclusive"
       ? `inconclusive: answers under ${minChars} characters cannot tell a replay from a fast model`
       : `streamed (${conclusive.length - flagged} of ${conclusive.length} runs spread their tokens over time)`,
@@ -339,7 +345,8 @@ export const runText = (style: Style, index: number | "non-streamed", run: Measu
 /** The checks and the conclusion, as a person reads them. */
 export const reportText = (style: Style, report: Report): string => {
   const width = Math.max(...report.checks.map((c) => c.name.length))
-  const lines = report.checks.map((c) => `${c.ok ? style.green("✓") : style.red("✗")} ${pad(c.name, width)}  ${c.detail}`)
+  // A check's detail may quote a provider's error message: escaped, as every provider text on a terminal.
+  const lines = report.checks.map((c) => `${c.ok ? style.green("✓") : style.red("✗")} ${pad(c.name, width)}  ${printable(c.detail)}`)
   const failed = report.checks.filter((c) => !c.ok).length
   lines.push(
     failed === 0

@@ -3,6 +3,23 @@
  * @internal
  */
 import type { Completion, Policy, StreamEvent } from "@sluice/core"
+import { errorText } from "./errorText.js"
+
+/**
+ * What `JSON.stringify` leaves raw but a terminal showing the line would act on or reorder: DEL, C1,
+ * the line separators and the bidi controls. Written as `\uXXXX`, the JSON means the same.
+ */
+const unsafe = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+/** A JSON text with every character a terminal could act on escaped. */
+export const jsonSafe = (json: string): string =>
+  json.replace(unsafe, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+
+/** An error as the lines report it: `_tag`, the one-line `message`, and `detail` (the whole message) when that line is shorter. */
+export const errorJson = (error: { readonly _tag: string; readonly message: string }) => {
+  const { detail, message } = errorText(error.message)
+  return { _tag: error._tag, message, ...(detail === undefined ? {} : { detail }) }
+}
 
 /** `{inputTokens, outputTokens, totalTokens}`: the usage shape of every line. */
 export interface UsageJson {
@@ -19,7 +36,9 @@ export const usageJson = (usage: Completion.Usage): UsageJson => ({
 })
 
 /** The line of one event (without its newline). */
-export const eventLine = (event: StreamEvent.StreamEvent): string => {
+export const eventLine = (event: StreamEvent.StreamEvent): string => jsonSafe(eventJson(event))
+
+const eventJson = (event: StreamEvent.StreamEvent): string => {
   switch (event._tag) {
     case "TextDelta":
       return JSON.stringify({ type: "text", text: event.text })
@@ -62,7 +81,7 @@ export const attemptJson = (attempt: Policy.Attempt) => ({
   endedAt: attempt.endedAt,
   durationMs: attempt.endedAt - attempt.startedAt,
   events: attempt.events,
-  ...(attempt.error === undefined ? {} : { error: { _tag: attempt.error._tag, message: attempt.error.message } }),
+  ...(attempt.error === undefined ? {} : { error: errorJson(attempt.error) }),
   ...(attempt.usage === undefined ? {} : { usage: usageJson(attempt.usage) }),
   ...(attempt.spliceAt === undefined ? {} : { spliceAt: attempt.spliceAt }),
   ...(attempt.interrupted === true ? { interrupted: true } : {})
@@ -82,7 +101,7 @@ const ms = (value: number): number => Math.round(value)
 
 /** The last line (without its newline); `error` only when `ok` is false. */
 export const summaryLine = (summary: Summary): string =>
-  JSON.stringify({
+  jsonSafe(JSON.stringify({
     type: "summary",
     ok: summary.error === undefined,
     text: summary.completion.text,
@@ -92,5 +111,5 @@ export const summaryLine = (summary: Summary): string =>
     ttftMs: summary.ttftMs === null ? null : ms(summary.ttftMs),
     durationMs: ms(summary.durationMs),
     attempts: summary.attempts.map(attemptJson),
-    ...(summary.error === undefined ? {} : { error: { _tag: summary.error._tag, message: summary.error.message } })
-  })
+    ...(summary.error === undefined ? {} : { error: errorJson(summary.error) })
+  }))

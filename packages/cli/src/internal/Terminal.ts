@@ -29,6 +29,55 @@ export const noColor = (): boolean => {
   return value !== undefined && value !== ""
 }
 
+const named: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" }
+
+const escapeChar = (c: string): string => {
+  const name = named[c]
+  if (name !== undefined) return name
+  const code = c.charCodeAt(0)
+  return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`
+}
+
+/**
+ * What a terminal acts on instead of printing: C0 (newline and tab included), DEL, C1, and the bidi
+ * controls that reorder what follows them (embeddings, overrides, isolates and the marks).
+ */
+const lineControls = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+
+/**
+ * Text from a provider (an error message, a code, a tool call's name) made safe to print as part of one
+ * line: every control character shows as an escape (`\x1b`, `\r`, `\u202e`) instead of acting on the
+ * terminal, so a hostile server can neither retitle the window, clear the screen, nor forge a line.
+ */
+export const printable = (text: string): string => text.replace(lineControls, escapeChar)
+
+/** As `lineControls`, but newlines and tabs are text and the bidi marks are left to the terminal (real RTL text uses them). */
+const textControls = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g
+
+/**
+ * The answer as it goes to a terminal, delta by delta: what `printable` escapes except newlines, tabs,
+ * the bidi marks, and a carriage return that ends a line (`\r\n`, held back when a delta ends with `\r`).
+ * Off a terminal the answer is data and is written as it came.
+ */
+export class TerminalText {
+  private pendingCr = false
+
+  /** The part of `text` to write now. */
+  write(text: string): string {
+    let input = this.pendingCr ? `\r${text}` : text
+    this.pendingCr = input.endsWith("\r")
+    if (this.pendingCr) input = input.slice(0, -1)
+    return input.replace(textControls, (c, offset: number) => (c === "\r" && input[offset + 1] === "\n" ? c : escapeChar(c)))
+  }
+
+  /** What is still held back, at the end of the answer. */
+  end(): string {
+    if (!this.pendingCr) return ""
+    this.pendingCr = false
+    return "\\r"
+  }
+}
+
 /** The two output streams and what they are connected to. */
 export interface Terminal {
   /** Writes to stdout (the answer). */

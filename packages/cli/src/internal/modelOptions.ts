@@ -14,12 +14,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { UsageError } from "./CliError.js"
+import type * as Help from "./Help.js"
 import { parseDuration } from "./parseDuration.js"
 import * as Provider from "./Provider.js"
 
-const duration = (name: string, description: string) =>
+const duration = (name: string) =>
   Options.text(name).pipe(
-    Options.withDescription(description),
     Options.withPseudoName("DURATION"),
     Options.mapEffect((text) =>
       Either.match(parseDuration(text), {
@@ -31,41 +31,58 @@ const duration = (name: string, description: string) =>
   )
 
 /** The prompt words (joined with spaces); none, or `-`, reads stdin. */
-export const prompt = Args.text({ name: "prompt" }).pipe(
-  Args.withDescription("The prompt; read from stdin when absent or -"),
-  Args.repeated
-)
+export const prompt = Args.text({ name: "prompt" }).pipe(Args.repeated)
 
-/** Provider, model, base URL, system prompt, sampling and deadlines. */
+/** Provider, model, base URL, system prompt, sampling and deadlines (described in `modelFlags`). */
 export const modelOptions = {
-  provider: Options.choice("provider", Provider.names).pipe(
-    Options.withAlias("p"),
-    Options.withDescription("The provider; its key comes from its environment variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, …)"),
-    Options.withDefault("openai" as const)
-  ),
-  model: Options.text("model").pipe(
-    Options.withAlias("m"),
-    Options.withDescription(
-      "The model (default: $SLUICE_MODEL_<PROVIDER> if set, else one per provider: gpt-6-luna, claude-haiku-5-5, gemini-3.5-flash-lite, …)"
-    ),
-    Options.optional
-  ),
-  baseUrl: Options.text("base-url").pipe(
-    Options.withDescription("The API base URL, as the provider's SDK takes it: OpenAI's with /v1, Anthropic's and Gemini's without"),
-    Options.withPseudoName("URL"),
-    Options.optional
-  ),
-  system: Options.text("system").pipe(Options.withDescription("A system prompt"), Options.optional),
-  maxTokens: Options.integer("max-tokens").pipe(
-    Options.withDescription("The most tokens to generate"),
-    Options.withPseudoName("N"),
-    Options.optional
-  ),
-  temperature: Options.float("temperature").pipe(Options.withDescription("Sampling temperature"), Options.optional),
-  firstTokenTimeout: duration("first-token-timeout", "Deadline for the first token of each attempt (e.g. 10s)"),
-  idleTimeout: duration("idle-timeout", "Deadline between two events of each attempt (default 2m)"),
-  timeout: duration("timeout", "Deadline for the whole request, retries included")
+  provider: Options.choice("provider", Provider.names).pipe(Options.withAlias("p"), Options.withDefault("openai" as const)),
+  model: Options.text("model").pipe(Options.withAlias("m"), Options.optional),
+  baseUrl: Options.text("base-url").pipe(Options.withPseudoName("URL"), Options.optional),
+  system: Options.text("system").pipe(Options.optional),
+  maxTokens: Options.integer("max-tokens").pipe(Options.withPseudoName("N"), Options.optional),
+  temperature: Options.float("temperature").pipe(Options.optional),
+  firstTokenTimeout: duration("first-token-timeout"),
+  idleTimeout: duration("idle-timeout"),
+  timeout: duration("timeout")
 }
+
+/** The help of the shared flags. */
+export const modelFlags: { readonly [K in keyof typeof modelOptions]: Help.Flag } = {
+  provider: {
+    names: ["-p", "--provider"],
+    value: "NAME",
+    choices: Provider.names,
+    text: "The provider. Its API key comes from its environment variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, …), " +
+      "never from a flag; ollama, vllm, lmstudio and llamacpp need none.",
+    default: "openai"
+  },
+  model: {
+    names: ["-m", "--model"],
+    value: "MODEL",
+    text: "The model to ask for.",
+    default: "$SLUICE_MODEL_<PROVIDER> if set, else the provider's own (gpt-6-luna, claude-haiku-5-5, gemini-3.5-flash-lite, …; vllm and lmstudio have none: name one)"
+  },
+  baseUrl: {
+    names: ["--base-url"],
+    value: "URL",
+    text: "The API base URL, as the provider's SDK takes it: OpenAI-style with /v1, Anthropic's and Gemini's without.",
+    default: "the provider's public API (for ollama http://localhost:11434/v1)"
+  },
+  system: { names: ["--system"], value: "TEXT", text: "A system prompt.", default: "none" },
+  maxTokens: { names: ["--max-tokens"], value: "N", text: "The most tokens to generate.", default: "the provider's" },
+  temperature: { names: ["--temperature"], value: "T", text: "The sampling temperature.", default: "the provider's" },
+  firstTokenTimeout: {
+    names: ["--first-token-timeout"],
+    value: "DURATION",
+    text: "Deadline for the first token of each attempt: 500ms, 10s, 2m, 1h (a bare number is seconds).",
+    default: "none"
+  },
+  idleTimeout: { names: ["--idle-timeout"], value: "DURATION", text: "Deadline between two events of each attempt.", default: "2m" },
+  timeout: { names: ["--timeout"], value: "DURATION", text: "Deadline for the whole request, retries and fallbacks included.", default: "none" }
+}
+
+/** What the prompt argument is. */
+export const promptHelp = "The prompt, its words joined by spaces; read from stdin when absent or -. An empty or blank prompt is a usage error."
 
 /** What the shared flags parse to. */
 export interface ModelFlags {
@@ -116,7 +133,11 @@ export const readPrompt = (words: ReadonlyArray<string>, stdin: boolean): Effect
   if (words.length > 0 && stdin) {
     return Effect.fail(new UsageError({ reason: "give the prompt as an argument or as - (stdin), not both" }))
   }
-  if (words.length > 0) return Effect.succeed(words.join(" "))
+  if (words.length > 0) {
+    const text = words.join(" ")
+    // A blank prompt is billed like any other and answers nothing.
+    return text.trim() === "" ? Effect.fail(new UsageError({ reason: "the prompt is empty" })) : Effect.succeed(text)
+  }
   if (!stdin && process.stdin.isTTY === true) {
     return Effect.fail(new UsageError({ reason: "no prompt: give one as an argument, or pipe it in (use - to type it, ending with Ctrl-D)" }))
   }
@@ -128,7 +149,7 @@ export const readPrompt = (words: ReadonlyArray<string>, stdin: boolean): Effect
     const onEnd = () => {
       cleanup()
       const text = chunks.join("").replace(/\s+$/, "")
-      resume(text === "" ? Effect.fail(new UsageError({ reason: "the prompt on stdin is empty" })) : Effect.succeed(text))
+      resume(text.trim() === "" ? Effect.fail(new UsageError({ reason: "the prompt on stdin is empty" })) : Effect.succeed(text))
     }
     const onError = (error: Error) => {
       cleanup()

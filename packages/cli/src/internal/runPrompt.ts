@@ -6,10 +6,13 @@
  */
 import { type ChatRequest, Completion, type LanguageModel, type LlmError, Policy, StreamEvent } from "@sluice/core"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import { errorText } from "./errorText.js"
 import * as ExitCode from "./ExitCode.js"
 import { eventLine, eventsOf, summaryLine } from "./JsonLines.js"
-import { spinner, type Terminal } from "./Terminal.js"
+import * as StopSignal from "./StopSignal.js"
+import { printable, spinner, type Terminal, TerminalText } from "./Terminal.js"
 
 /** How to render a run. */
 export interface RunOptions {
@@ -70,13 +73,38 @@ export const statsLine = (result: RunResult): string => {
   const n = result.attempts.length
   if (n > 1) parts.push(`${n} attempts: ${attemptTrail(result.attempts)}`)
   else if (n === 1) parts.push("1 attempt")
-  if (metrics?.buffered !== undefined) parts.push("looked like a buffered replay (first token came with the whole answer)")
+  if (metrics?.buffered !== undefined) {
+    parts.push(
+      metrics.buffered.heldMs === 0
+        ? "looked like a buffered replay (first token came with the whole answer)"
+        : `looked like a buffered replay (the rest was held ${Math.round(metrics.buffered.heldMs)} ms behind the first token, then came at once)`
+    )
+  }
   return parts.join(" · ")
 }
 
-/** The error line: `Tag: message`, and where the partial answer is. */
-export const errorLine = (terminal: Terminal, tag: string, message: string, partial: boolean): string =>
-  `${terminal.style.bold(terminal.style.red(tag))}: ${message}${partial ? "; the partial answer is above" : ""}`
+/**
+ * The error line: `Tag: message`, and where the partial answer is. Every error the CLI prints goes
+ * through it: cut to one line (the whole text is `--json`'s `error.detail`), every control character
+ * escaped (a provider's message is not trusted to leave the terminal alone).
+ */
+export const errorLine = (terminal: Terminal, tag: string, message: string, partial: boolean): string => {
+  const { detail, message: line } = errorText(message)
+  const more = detail === undefined ? "" : " (the whole message with --json)"
+  return `${terminal.style.bold(terminal.style.red(tag))}: ${printable(line)}${more}${partial ? "; the partial answer is above" : ""}`
+}
+
+/** The line saying an answer that succeeded is not the whole answer (its finish reason says why). */
+const finishNote = (reason: Completion.Completion["finishReason"]): string | undefined => {
+  switch (reason) {
+    case "length":
+      return "the answer stopped at the token limit (finish reason length); raise --max-tokens, or --fail-on length makes it a failure"
+    case "content-filter":
+      return "the provider's content filter stopped the answer (finish reason content-filter); --fail-on content-filter makes it a failure"
+    default:
+      return undefined
+  }
+}
 
 /** Streams (or completes) `request` on `model` and renders it on `terminal`; never fails. */
 export const runPrompt = (
@@ -94,6 +122,9 @@ export const runPrompt = (
     let inReasoning = false
     const spin = spinner(terminal, options.label, start)
     const showReasoning = !options.json && terminal.errIsTty
+    // On a terminal the model's words are escaped too: a hostile server could put its sequences there.
+    const text = terminal.outIsTty ? new TerminalText() : undefined
+    const reasoning = new TerminalText()
 
     const onEvent = (event: StreamEvent.StreamEvent): void => {
       acc.add(event)
@@ -110,10 +141,10 @@ export const runPrompt = (
           terminal.err("\n\n")
           inReasoning = false
         }
-        terminal.out(event.text)
+        terminal.out(text === undefined ? event.text : text.write(event.text))
       } else if (event._tag === "ReasoningDelta" && showReasoning) {
         inReasoning = true
-        terminal.err(terminal.style.dim(event.text))
+        terminal.err(terminal.style.dim(reasoning.write(event.text)))
       }
     }
 
@@ -135,7 +166,8 @@ export const runPrompt = (
       })
 
     const endLine = () => {
-      if (inReasoning) terminal.err("\n")
+      if (inReasoning) terminal.err(`${reasoning.end()}\n`)
+      if (text !== undefined && !options.json) terminal.out(text.end())
       if (!options.json && terminal.outIsTty && acc.text !== "" && !acc.text.endsWith("\n")) terminal.out("\n")
     }
 
@@ -150,7 +182,7 @@ export const runPrompt = (
       endLine()
       if (!options.json) {
         for (const call of completion.toolCalls) {
-          terminal.err(`${terminal.style.cyan("tool call")} ${call.name}(${call.arguments}) ${terminal.style.dim(call.id)}\n`)
+          terminal.err(`${terminal.style.cyan("tool call")} ${printable(`${call.name}(${call.arguments})`)} ${terminal.style.dim(printable(call.id))}\n`)
         }
       }
       const result: RunResult = {
@@ -165,27 +197,35 @@ export const runPrompt = (
       if (options.json) terminal.out(`${summaryLine({ ...result, error })}\n`)
       if (error !== undefined) {
         terminal.err(`${errorLine(terminal, error._tag, error.message, !options.json && completion.text !== "")}\n`)
+      } else {
+        const note = finishNote(completion.finishReason)
+        if (note !== undefined) terminal.err(`${terminal.style.yellow("sluice")}: ${note}\n`)
       }
       if (options.stats) terminal.err(`${terminal.style.dim(statsLine(result))}\n`)
       return result
     }
 
-    const interrupted = () =>
+    const interrupted = Effect.flatMap(Effect.serviceOption(StopSignal.StopSignal), (stop) =>
       Effect.sync(() => {
         spin.stop()
         endLine()
-        const message = "the request was aborted (Ctrl-C)"
+        const signal = Option.isSome(stop) ? stop.value.received() : undefined
+        const message = `the request was aborted (${StopSignal.describe(signal)})`
+        const completion = acc.snapshot()
+        const durationMs = performance.now() - start
         if (options.json) {
-          terminal.out(
-            `${summaryLine({ completion: acc.snapshot(), ttftMs, durationMs: performance.now() - start, attempts, error: { _tag: "Interrupted", message } })}\n`
-          )
+          terminal.out(`${summaryLine({ completion, ttftMs, durationMs, attempts, error: { _tag: "Interrupted", message } })}\n`)
         }
         terminal.err(`${errorLine(terminal, "Interrupted", message, !options.json && acc.text !== "")}\n`)
-      })
+        if (options.stats) {
+          const exitCode = signal === "SIGTERM" ? ExitCode.terminated : ExitCode.interrupted
+          terminal.err(`${terminal.style.dim(statsLine({ completion, ttftMs, durationMs, attempts, error: undefined, exitCode, metrics }))}\n`)
+        }
+      }))
 
     return run.pipe(
       Effect.provideService(Policy.Attempts, recorder),
       Effect.match({ onFailure: finish, onSuccess: () => finish(undefined) }),
-      Effect.onInterrupt(interrupted)
+      Effect.onInterrupt(() => interrupted)
     )
   })

@@ -112,32 +112,44 @@ const body = (res: Http.ServerResponse, plan: Plan, tracker: Tracker): Effect.Ef
   const silent = plan.ending === "stall" || plan.ending === "hang"
   const last = writes.length === 0 ? undefined : writes[writes.length - 1]
   const beforeWrite = (step: Write) => Effect.sync(() => silent && step === last && tracker.stalled())
-  if (plan.buffered || plan.write === "bulk") {
-    const total = plan.buffered ? plan.steps.reduce((n, s) => (s._tag === "Pause" ? n + s.ms : n), 0) : 0
+  /** Waits for the pauses among `steps`, then writes all of them at once. */
+  const replay = (steps: ReadonlyArray<Step>, paced: boolean) => {
+    const total = paced ? steps.reduce((n, s) => (s._tag === "Pause" ? n + s.ms : n), 0) : 0
     return pause(res, total, plan.keepAlive).pipe(
       Effect.zipRight(Effect.sync(() => silent && tracker.stalled())),
-      Effect.zipRight(writeAll(res, writes, tracker))
+      Effect.zipRight(writeAll(res, steps.filter((s): s is Write => s._tag === "Write"), tracker))
     )
   }
-  return Effect.forEach(plan.steps, (step) => {
-    if (step._tag === "Pause") return pause(res, step.ms, plan.keepAlive)
-    const counted = Effect.sync(() => tracker.written(step.content ? 1 : 0, step.event ? 1 : 0))
-    // Counted as soon as the socket has the bytes, before the turn of the event loop.
-    if (plan.write === "split" && step.event && step.bytes.length > 1) {
-      const at = awkwardCut(step.bytes)
+  const stepByStep = (steps: ReadonlyArray<Step>) =>
+    Effect.forEach(steps, (step) => {
+      if (step._tag === "Pause") return pause(res, step.ms, plan.keepAlive)
+      const counted = Effect.sync(() => tracker.written(step.content ? 1 : 0, step.event ? 1 : 0))
+      // Counted as soon as the socket has the bytes, before the turn of the event loop.
+      if (plan.write === "split" && step.event && step.bytes.length > 1) {
+        const at = awkwardCut(step.bytes)
+        return beforeWrite(step).pipe(
+          Effect.zipRight(writeAlone(res, step.bytes.subarray(0, at))),
+          Effect.zipRight(write(res, step.bytes.subarray(at))),
+          Effect.zipRight(counted),
+          Effect.zipRight(yieldToEventLoop)
+        )
+      }
       return beforeWrite(step).pipe(
-        Effect.zipRight(writeAlone(res, step.bytes.subarray(0, at))),
-        Effect.zipRight(write(res, step.bytes.subarray(at))),
+        Effect.zipRight(write(res, step.bytes)),
         Effect.zipRight(counted),
         Effect.zipRight(yieldToEventLoop)
       )
+    }, { discard: true })
+  if (plan.buffered !== undefined) {
+    // The steps up to and including content event `buffered` go out as streamed; the rest is held.
+    let held = 0
+    for (let content = 0; held < plan.steps.length && content < plan.buffered; held++) {
+      const step = plan.steps[held]
+      if (step._tag === "Write" && step.content) content++
     }
-    return beforeWrite(step).pipe(
-      Effect.zipRight(write(res, step.bytes)),
-      Effect.zipRight(counted),
-      Effect.zipRight(yieldToEventLoop)
-    )
-  }, { discard: true })
+    return stepByStep(plan.steps.slice(0, held)).pipe(Effect.zipRight(replay(plan.steps.slice(held), true)))
+  }
+  return plan.write === "bulk" ? replay(plan.steps, false) : stepByStep(plan.steps)
 }
 
 const ending = (res: Http.ServerResponse, plan: Plan, tracker: Tracker): Effect.Effect<void> => {

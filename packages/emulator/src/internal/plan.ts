@@ -30,7 +30,7 @@ export const errorPlan = (
     steps: [{ _tag: "Write", bytes, content: false, event: false }],
     ending: "end",
     write: "event",
-    buffered: false,
+    buffered: undefined,
     keepAlive: undefined,
     faults
   }
@@ -112,7 +112,7 @@ const streamPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Pr
   if (answer.blocked !== undefined) used.push("promptBlocked")
   const head = { status: 200, headers: renderer.streamHeaders }
   if (use(Answer.findFault(faults, "headersOnly")) !== undefined) {
-    return { head, steps: [], ending: "hang", ...base(renderer, answer), buffered: false, faults: used }
+    return { head, steps: [], ending: "hang", ...base(renderer, answer), buffered: undefined, faults: used }
   }
   const omit = use(Answer.findFault(faults, "omitUsage"))
   const inflate = use(Answer.findFault(faults, "inflateUsage"))
@@ -188,13 +188,13 @@ const streamPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Pr
   const ending = use(endingFault(faults))
   const cut = ending === undefined ? events.length : cutAfter(ending.afterEvents)
   for (let i = 0; i < cut; i++) push(events[i], i)
-  const bufferedReplay = use(Answer.findFault(faults, "bufferedReplay")) !== undefined
+  const bufferedReplay = use(Answer.findFault(faults, "bufferedReplay"))
   const plan = (end: Plan["ending"]): Plan => ({
     head,
     steps,
     ending: end,
     ...base(renderer, answer),
-    buffered: bufferedReplay,
+    buffered: bufferedReplay === undefined ? undefined : (bufferedReplay.afterEvents ?? 0),
     faults: used
   })
   if (ending === undefined) return plan("end")
@@ -229,7 +229,7 @@ const jsonPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Prom
     steps: [],
     ending,
     write: answer.write,
-    buffered: false,
+    buffered: undefined,
     keepAlive: undefined,
     faults: used
   })
@@ -267,7 +267,7 @@ const jsonPlan = (renderer: Renderer, answer: Answer.Answer, prompt: Answer.Prom
     steps,
     ending: "end",
     write: answer.write,
-    buffered: false,
+    buffered: undefined,
     keepAlive: undefined,
     faults: used
   }

@@ -143,8 +143,11 @@ export interface Plan {
   readonly steps: ReadonlyArray<Step>
   readonly ending: Ending
   readonly write: Scenario.WriteMode
-  /** Wait for the sum of the pauses, then write everything at once (a buffering gateway). */
-  readonly buffered: boolean
+  /**
+   * A buffering gateway: the content events sent paced before the hold (0: none), after which the
+   * server waits for the sum of the remaining pauses and writes the rest at once; undefined when not buffered.
+   */
+  readonly buffered: number | undefined
   /** Keep-alive bytes written every `intervalMs` while the server waits. */
   readonly keepAlive: { readonly intervalMs: number; readonly bytes: Uint8Array } | undefined
   /** The fault types that shaped this response, for the request log. */

@@ -12,7 +12,7 @@ import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import { isToken } from "../../StreamEvent.js"
 import { streamPolicy, type StreamPolicy } from "./core.js"
-import { BufferedReports, charsOf, checkBuffered, type Criterion, defaultCriterion, nowMs } from "./measure.js"
+import { BufferedReports, Burst, charsOf, checkBuffered, type Criterion, defaultCriterion, nowMs } from "./measure.js"
 
 export type { BufferedWarning } from "./measure.js"
 
@@ -33,11 +33,13 @@ export interface DetectBufferedOptions {
 }
 
 /**
- * Flags a stream whose first token arrived within a small margin of its last, on an answer long enough
- * to tell (a gateway that buffered the answer and replayed it). The criterion: at least `minChars`
- * characters, and a spread from the first to the last token of at most `margin` (10 %) of the time from
- * the start to the last token and at most `max(minMargin, chars ÷ 20,000/s)` — faster than any model
- * generates, so an answer that merely started late (hidden reasoning) is not flagged. By default a flagged
+ * Flags a stream whose text came at once instead of as it was generated, on an answer long enough to
+ * tell (a gateway that buffered the answer and replayed it). The criterion: at least `minChars`
+ * characters, and either a spread from the first to the last token of at most `margin` (10 %) of the
+ * time from the start to the last token and at most `max(minMargin, chars ÷ 20,000/s)` — faster than
+ * any model generates, so an answer that merely started late (hidden reasoning) is not flagged — or,
+ * for a gateway that lets the first word through and holds the rest, a last burst of two deltas or more
+ * arriving that fast with at least 80 % of the characters, within the last `margin` of the time. By default a flagged
  * stream logs a warning and reports to an enclosing `metrics` (its summary's `buffered`; put
  * `detectBuffered` before `metrics` in the pipe); with `fail: true` it fails at its end with
  * `BufferedStream`. Times come from the `Clock` service.
@@ -63,10 +65,14 @@ export const detectBuffered = (options: DetectBufferedOptions = {}): StreamPolic
         let lastTokenMs = startMs
         let chars = 0
         let deltas = 0
+        const burst = new Burst()
         // The partial answer is needed only to fail with it.
         const acc = fail ? new Accumulator() : undefined
         const observed = Stream.mapChunks(inner(context), (chunk) => {
           let now: number | undefined
+          const lastMs = lastTokenMs
+          const charsBefore = chars
+          const deltasBefore = deltas
           for (const event of chunk) {
             if (acc !== undefined) acc.add(event)
             if (!isToken(event)) continue
@@ -76,16 +82,18 @@ export const detectBuffered = (options: DetectBufferedOptions = {}): StreamPolic
             chars += charsOf(event)
             deltas++
           }
+          if (now !== undefined) burst.add(now, lastMs, chars - charsBefore, deltas - deltasBefore, criterion.minMarginMs)
           return chunk
         })
         const atEnd = Stream.unwrap(Effect.suspend(() => {
-          const warning = checkBuffered(criterion, { startMs, firstTokenMs, lastTokenMs, chars, deltas })
+          const warning = checkBuffered(criterion, { startMs, firstTokenMs, lastTokenMs, chars, deltas, burst })
           if (Option.isSome(reports)) reports.value.report({ warning })
           if (warning === undefined) return Effect.succeed(Stream.empty)
           const error = new LlmError.BufferedStream({
             ...site,
             spreadMs: warning.spreadMs,
             firstTokenMs: warning.firstTokenMs,
+            ...(warning.heldMs > 0 ? { heldMs: warning.heldMs, replayedChars: warning.replayedChars } : {}),
             ...(acc === undefined ? {} : { partial: acc.snapshot() })
           })
           if (fail) return Effect.succeed(Stream.fail(error))
@@ -95,6 +103,7 @@ export const detectBuffered = (options: DetectBufferedOptions = {}): StreamPolic
               "sluice.model": site.model,
               "sluice.first_token_ms": Math.round(warning.firstTokenMs),
               "sluice.spread_ms": Math.round(warning.spreadMs),
+              "sluice.held_ms": Math.round(warning.heldMs),
               "sluice.chars": warning.chars
             }),
             Effect.as(Stream.empty)

@@ -15,7 +15,9 @@ export const charsOf = (event: { readonly _tag: string; readonly text?: string; 
   event._tag === "ToolCallDelta" ? (event.argumentsDelta ?? "").length : (event.text ?? "").length
 
 /**
- * A buffered-stream warning: the answer's first token came within a small margin of its last one.
+ * A buffered-stream warning: the answer's text came at once instead of as it was generated — all of
+ * it within a small margin of the first token, or most of it in one burst after a hold behind the
+ * first few tokens.
  * @since 0.1.0
  * @category models
  */
@@ -30,6 +32,10 @@ export interface BufferedWarning {
   readonly chars: number
   /** Token events (text, reasoning and tool-call deltas). */
   readonly deltas: number
+  /** The silence before the replayed text (0 when the whole answer came with its first token). */
+  readonly heldMs: number
+  /** The characters that came at once (`chars` when the whole answer did). */
+  readonly replayedChars: number
 }
 
 /** The criterion, resolved from the options. */
@@ -48,6 +54,34 @@ export const defaultCriterion: Criterion = { minChars: 200, margin: 0.1, minMarg
  */
 const maxCharsPerMs = 20
 
+/** The part of the answer that, arriving in one burst after a hold, makes it a replay ("most of the text"). */
+const replayedShare = 0.8
+
+/**
+ * The last burst of a stream: deltas that arrived closer together than any model generates them (their
+ * characters within `max(minMargin, chars ÷ 20,000/s)`). Updated once per arrival, without allocating.
+ */
+export class Burst {
+  /** When the burst began; `heldMs` is the silence before it. */
+  startMs = 0
+  heldMs = 0
+  chars = 0
+  deltas = 0
+
+  /** Deltas (`deltas` of them, `chars` characters) that arrived together at `nowMs`; `lastMs` is when the previous token came. */
+  add(nowMs: number, lastMs: number, chars: number, deltas: number, minMarginMs: number): void {
+    if (this.deltas > 0 && nowMs - this.startMs <= Math.max(minMarginMs, (this.chars + chars) / maxCharsPerMs)) {
+      this.chars += chars
+      this.deltas += deltas
+      return
+    }
+    this.startMs = nowMs
+    this.heldMs = this.deltas === 0 ? 0 : nowMs - lastMs
+    this.chars = chars
+    this.deltas = deltas
+  }
+}
+
 /** The timing of one stream, as the measuring policies keep it. */
 export interface Timing {
   readonly startMs: number
@@ -56,27 +90,43 @@ export interface Timing {
   readonly lastTokenMs: number
   readonly chars: number
   readonly deltas: number
+  readonly burst: Burst
 }
 
 /**
- * The buffered-stream criterion: an answer of at least `minChars` characters whose spread (first to
+ * The buffered-stream criterion, on an answer of at least `minChars` characters: its spread (first to
  * last token) is at most `margin` of its total time (start to last token) and at most
- * `max(minMargin, chars ÷ 20,000/s)`. The second bound keeps a genuinely streamed answer that merely
- * started late (a reasoning model thinking in silence) from being flagged.
+ * `max(minMargin, chars ÷ 20,000/s)` — the whole answer came at once; or its last burst (deltas faster
+ * than generation) holds at least 80 % of its characters in two deltas or more and lasted at most
+ * `margin` of the total time — the first tokens came at once and the rest was held, then replayed.
+ * The rate bound keeps a genuinely streamed answer that merely started late (a reasoning model thinking
+ * in silence) from being flagged; the two deltas keep a provider that sends its text in a few large
+ * chunks from being flagged.
  */
 export const checkBuffered = (criterion: Criterion, timing: Timing): BufferedWarning | undefined => {
   if (timing.firstTokenMs === undefined || timing.chars < criterion.minChars) return undefined
   const spreadMs = Math.max(0, timing.lastTokenMs - timing.firstTokenMs)
   const totalMs = Math.max(0, timing.lastTokenMs - timing.startMs)
-  if (spreadMs > criterion.margin * totalMs) return undefined
-  if (spreadMs > Math.max(criterion.minMarginMs, timing.chars / maxCharsPerMs)) return undefined
-  return {
-    firstTokenMs: timing.firstTokenMs - timing.startMs,
+  const warning = (heldMs: number, replayedChars: number): BufferedWarning => ({
+    firstTokenMs: timing.firstTokenMs === undefined ? 0 : timing.firstTokenMs - timing.startMs,
     spreadMs,
     totalMs,
     chars: timing.chars,
-    deltas: timing.deltas
+    deltas: timing.deltas,
+    heldMs,
+    replayedChars
+  })
+  if (spreadMs <= criterion.margin * totalMs && spreadMs <= Math.max(criterion.minMarginMs, timing.chars / maxCharsPerMs)) {
+    return warning(0, timing.chars)
   }
+  const burst = timing.burst
+  if (
+    burst.deltas >= 2 && burst.chars >= replayedShare * timing.chars &&
+    timing.lastTokenMs - burst.startMs <= criterion.margin * totalMs
+  ) {
+    return warning(burst.heldMs, burst.chars)
+  }
+  return undefined
 }
 
 /** A verdict of `detectBuffered`: the warning, or undefined when the stream looked genuinely streamed. */

@@ -29,6 +29,7 @@ import {
   type BufferedVerdict,
   type BufferedWarning,
   BufferedReports,
+  Burst,
   checkBuffered,
   defaultCriterion,
   nowMs
@@ -230,6 +231,7 @@ class Request {
     readonly gaps: Gaps | undefined
     readonly chars: number
     readonly deltas: number
+    readonly burst: Burst
     readonly events: number
     readonly usage: Usage | null
     readonly finishReason: FinishReason | null
@@ -274,7 +276,8 @@ class Request {
         firstTokenMs: figures.firstTokenMs,
         lastTokenMs: figures.lastTokenMs,
         chars: figures.chars,
-        deltas: figures.deltas
+        deltas: figures.deltas,
+        burst: figures.burst
       })
     const summary: Summary = {
       provider: this.site.provider,
@@ -385,6 +388,7 @@ const measureStream = <R>(
     let gaps: Gaps | undefined
     let chars = 0
     let deltas = 0
+    const burst = new Burst()
     let events = 0
     let usage: Usage | null = null
     let finishReason: FinishReason | null = null
@@ -398,6 +402,9 @@ const measureStream = <R>(
       const batch = Chunk.toReadonlyArray(chunk)
       events += batch.length
       let now: number | undefined
+      const lastMs = lastTokenMs
+      const charsBefore = chars
+      const deltasBefore = deltas
       for (let i = 0; i < batch.length; i++) {
         const event = batch[i]
         switch (event._tag) {
@@ -430,11 +437,12 @@ const measureStream = <R>(
             break
         }
       }
+      if (now !== undefined) burst.add(now, lastMs, chars - charsBefore, deltas - deltasBefore, defaultCriterion.minMarginMs)
       return chunk
     })
     return Stream.concat(observed, Stream.execute(Effect.sync(() => (completed = true)))).pipe(
       Stream.ensuringWith((exit) => {
-        const summary = request.finish({ exit, completed, firstTokenMs, lastTokenMs, gaps, chars, deltas, events, usage, finishReason })
+        const summary = request.finish({ exit, completed, firstTokenMs, lastTokenMs, gaps, chars, deltas, burst, events, usage, finishReason })
         span.end(clock.unsafeCurrentTimeNanos(), exit)
         return onSummary === undefined ? Effect.void : onSummary(summary)
       })
@@ -461,6 +469,7 @@ const measureComplete = (
           gaps: undefined,
           chars: 0,
           deltas: 0,
+          burst: new Burst(),
           events: 0,
           usage: completion?.usage ?? null,
           finishReason: completion?.finishReason ?? null
