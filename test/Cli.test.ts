@@ -539,7 +539,7 @@ describe.concurrent("sluice help", () => {
   const commands: ReadonlyArray<readonly [ReadonlyArray<string>, ReadonlyArray<readonly [string, string | undefined]>]> = [
     [[], [
       ["-p, --provider NAME", "Default: openai."],
-      ["-m, --model MODEL", "Default: the provider's own default model"],
+      ["-m, --model MODEL", "Default: $SLUICE_MODEL_<PROVIDER> if set, else the provider's own"],
       ["--base-url URL", "Default:"],
       ["--system TEXT", undefined],
       ["--max-tokens N", undefined],
