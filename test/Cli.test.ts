@@ -8,7 +8,7 @@ import { Fault, Scenario } from "@sluice/emulator"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as Net from "node:net"
-import { emulator, hasScript, httpServer, jsonLines, KEY, openAiKey, sluice, underTerminal } from "./support/cli.js"
+import { emulator, httpServer, jsonLines, KEY, openAiKey, sluice, underTerminal } from "./support/cli.js"
 
 const text = "Rivers carry water from mountains to the sea, shaping valleys and deltas along the way."
 const words = text.match(/\S+\s*/g) ?? []
@@ -396,7 +396,8 @@ describe.concurrent("sluice [prompt]: edges", () => {
       assert.strictEqual(stdout, `Plain ${hostile} text.`)
     }))
 
-  it.scopedLive.skipIf(!hasScript)("on a terminal the answer and the error line are escaped (under script(1))", () =>
+  // script(1) is util-linux's (Debian's essential bsdutils), so every machine has it.
+  it.scopedLive("on a terminal the answer and the error line are escaped (under script(1))", () =>
     Effect.gen(function*() {
       const server = yield* emulator({ text: `Plain ${hostile} text.\r\nNext line.`, faults: [Fault.dropFinish()] })
       const { code, stdout } = yield* underTerminal(["--base-url", server.openAiBaseUrl, "--retries", "0", "hi"], openAiKey)

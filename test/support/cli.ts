@@ -4,7 +4,7 @@
  */
 import { Emulator, type Scenario } from "@sluice/emulator"
 import { Effect } from "effect"
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, existsSync, openSync } from "node:fs"
 import * as Http from "node:http"
 import { fileURLToPath } from "node:url"
@@ -110,15 +110,6 @@ export const httpServer = (handler: (req: Http.IncomingMessage, res: Http.Server
     const address = server.address()
     return { url: `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}` }
   }))
-
-/** Whether script(1) from util-linux is here to give the bundle a terminal. */
-export const hasScript = (() => {
-  try {
-    return execFileSync("script", ["--version"], { encoding: "utf8" }).includes("util-linux")
-  } catch {
-    return false
-  }
-})()
 
 const shellQuote = (arg: string): string => `'${arg.replaceAll("'", "'\\''")}'`
 
