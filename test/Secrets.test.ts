@@ -8,13 +8,14 @@
  * error and was scrubbed, so a scrubbing step that is skipped fails here.
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, it as test, layer } from "@effect/vitest"
 import type { HttpClient } from "@effect/platform"
-import { ChatRequest, type LanguageModel, Policy } from "@sluice/core"
+import { ChatRequest, type LanguageModel, LlmError, Policy } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { Anthropic, Gemini, OpenAiCompatible } from "@sluice/providers"
-import { Cause, Chunk, Effect, Exit, Layer, Logger, Redacted, Stream, Tracer } from "effect"
+import { Cause, Chunk, Duration, Effect, Exit, Layer, Logger, Redacted, Stream, Tracer } from "effect"
 import { inspect } from "node:util"
+import { scrub, scrubError } from "../packages/providers/src/internal/secrets.js"
 import { jsonLines, KEY as CLI_KEY, sluice } from "./support/cli.js"
 import { baseUrl, caseNames, type Format, keyEchoServer } from "./support/keyEchoServer.js"
 
@@ -90,7 +91,8 @@ const probe = (model: LanguageModel.Service, tracer: Tracer.Tracer, mode: "strea
     output.push(inspect(message, { depth: 10 }), Cause.pretty(cause), inspect(annotations, { depth: 10 }))
   })
   const wrapped = model.pipe(
-    Policy.timeout({ idle: "200 millis", total: "600 millis" }),
+    // Generous bounds: only the emulator's stall waits for them.
+    Policy.timeout({ idle: "1 second", total: "5 seconds" }),
     Policy.retry({ maxAttempts: 1 }),
     Policy.metrics({ onSummary: (summary) => Effect.sync(() => output.push(JSON.stringify(summary), inspect(summary, { depth: 10 }))) })
   )
@@ -107,6 +109,9 @@ const probe = (model: LanguageModel.Service, tracer: Tracer.Tracer, mode: "strea
 
 const modes = ["stream", "complete"] as const
 
+/** The first line of what a failed exit says, for assertion messages. */
+const said = (exit: Exit.Exit<unknown, unknown>): string => (Exit.isFailure(exit) ? Cause.pretty(exit.cause).split("\n")[0] : "success")
+
 const adapters: ReadonlyArray<readonly [Format, (baseUrl: string, headers?: Record<string, string>) => Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient>]> = [
   ["openai", (baseUrl, headers) => OpenAiCompatible.make({ baseUrl, apiKey: Redacted.make(KEY), headers })],
   ["anthropic", (baseUrl, headers) => Anthropic.make({ baseUrl, apiKey: Redacted.make(KEY), headers })],
@@ -116,8 +121,8 @@ const adapters: ReadonlyArray<readonly [Format, (baseUrl: string, headers?: Reco
 const emulatorUrl = (emulator: Emulator.Service, format: Format): string =>
   format === "openai" ? emulator.openAiBaseUrl : format === "anthropic" ? emulator.anthropicBaseUrl : emulator.geminiBaseUrl
 
-/** Emulator faults that fail a request; `echoes` when the key is in what the provider sends back. */
-const faults: ReadonlyArray<{ readonly scenario: Scenario.Scenario; readonly echoes: boolean }> = [
+/** Emulator faults that fail a request; `echoes` when the key is in what the provider sends back, `streamOnly` for a fault of streams alone. */
+const faults: ReadonlyArray<{ readonly scenario: Scenario.Scenario; readonly echoes: boolean; readonly streamOnly?: boolean }> = [
   { scenario: { faults: [{ type: "echoKey" }] }, echoes: true },
   { scenario: { faults: [Fault.status({ status: 400, message: `bad request for key ${KEY}` })] }, echoes: true },
   // The report of issue 11: the key in the code (OpenAI) or the type (Anthropic's `error.type`, Gemini's `status`).
@@ -133,7 +138,8 @@ const faults: ReadonlyArray<{ readonly scenario: Scenario.Scenario; readonly ech
   { scenario: { faults: [Fault.reset(1)] }, echoes: false },
   { scenario: { faults: [{ type: "malformedJson", atEvent: 1 }] }, echoes: false },
   { scenario: { faults: [{ type: "wrongSchema", atEvent: 1 }] }, echoes: false },
-  { scenario: { faults: [Fault.stall(1)] }, echoes: false }
+  // A non-streamed call would wait for the total bound: the stall is a streaming fault.
+  { scenario: { faults: [Fault.stall(1)] }, echoes: false, streamOnly: true }
 ]
 
 layer(Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici), { excludeTestServices: true })("Secrets", (it) => {
@@ -143,14 +149,14 @@ layer(Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici), { excludeTes
       const spans: Array<string> = []
       const outputs: Array<string> = []
       for (const [format, make] of adapters) {
-        for (const { echoes, scenario } of faults) {
+        for (const { echoes, scenario, streamOnly } of faults) {
           const model = yield* make(emulatorUrl(emulator, format), Scenario.headers(scenario))
-          for (const mode of modes) {
+          for (const mode of streamOnly === true ? ["stream" as const] : modes) {
             const what = `${format} ${mode} ${JSON.stringify(scenario)}`
             const { exit, output } = yield* probe(model, recordingTracer(spans), mode)
-            // Some faults touch only the stream (a truncation, a stall): `complete` then succeeds.
+            // Some faults touch only the stream (a truncation, a reset): `complete` then succeeds.
             if (mode === "stream") assert.isTrue(Exit.isFailure(exit), `${what} should fail`)
-            if (echoes) assert.include(output, "[REDACTED]", `${what}: the key should reach an error, scrubbed`)
+            if (echoes) assert.include(output, "[REDACTED]", `${what}: the key should reach an error, scrubbed (${said(exit)})`)
             outputs.push(output)
           }
         }
@@ -172,7 +178,7 @@ layer(Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici), { excludeTes
             const what = `${format} ${mode} ${name}`
             const { exit, output } = yield* probe(model, recordingTracer(spans), mode)
             assert.isTrue(Exit.isFailure(exit), `${what} should fail`)
-            assert.include(output, "[REDACTED]", `${what}: the key should reach an error, scrubbed`)
+            assert.include(output, "[REDACTED]", `${what}: the key should reach an error, scrubbed (${said(exit)})`)
             const leaked = leak(output, KEY)
             assert.isUndefined(leaked, `${what}: ${leaked}`)
             outputs.push(output)
@@ -231,4 +237,48 @@ layer(Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici), { excludeTes
         assert.isUndefined(leaked, `${what}: ${leaked}`)
       }
     }), 120_000)
+})
+
+describe("scrubError", () => {
+  const partial = { text: `the model said ${KEY}`, reasoning: "", toolCalls: [], usage: null, finishReason: null }
+
+  test("scrubs every string field, nested ones too, and keeps the class, the other fields and the partial exactly", () => {
+    const error = new LlmError.ProviderStreamError({
+      provider: "p",
+      model: "m",
+      errorType: KEY,
+      providerMessage: `overloaded for ${KEY.toUpperCase()}`,
+      retryable: true,
+      partial
+    })
+    const clean = scrubError(error, [KEY])
+    assert.instanceOf(clean, LlmError.ProviderStreamError)
+    assert.deepStrictEqual({ ...clean }, { ...error, errorType: "[REDACTED]", providerMessage: "overloaded for [REDACTED]" })
+    // The answer the caller already received is content, kept exactly as received.
+    assert.deepStrictEqual(clean.partial, partial)
+    const transport = scrubError(new LlmError.TransportError({ provider: "p", model: "m", reason: "reset", cause: new Error(`echo ${KEY}`) }), [KEY])
+    assert.instanceOf(transport, LlmError.TransportError)
+    assert.notInclude(inspect(transport, { depth: 10 }), KEY)
+    const limited = scrubError(new LlmError.RateLimited({ provider: "p", model: "m", retryAfter: Duration.seconds(3), providerMessage: KEY }), [KEY])
+    assert.isTrue(limited._tag === "RateLimited" && limited.retryAfter !== undefined && Duration.toMillis(limited.retryAfter) === 3000)
+  })
+
+  test("gives back the very error when no field holds a secret, and keeps Sluice's own words", () => {
+    const timeout = new LlmError.Timeout({ provider: "p", model: "m", phase: "first-token", after: Duration.seconds(1), partial })
+    assert.strictEqual(scrubError(timeout, [KEY]), timeout)
+    assert.strictEqual(scrubError(timeout, []), timeout)
+    // A secret that is one of Sluice's words (a local server's key) leaves the error what it was.
+    const cut = new LlmError.IncompleteStream({ provider: "p", model: "m-done-without-finish", ending: "done-without-finish" })
+    const clean = scrubError(cut, ["done-without-finish"])
+    assert.isTrue(clean._tag === "IncompleteStream" && clean.ending === "done-without-finish" && clean.model === "m-[REDACTED]", String(clean))
+  })
+
+  test("removes a secret cut short or quoted in part, in any case, and leaves other text alone", () => {
+    assert.strictEqual(scrub(`data ${KEY.slice(0, 10)}`, [KEY]), "data [REDACTED]")
+    assert.strictEqual(scrub(`…"${KEY.slice(5, 17).toLowerCase()}"…`, [KEY]), "…\"[REDACTED]\"…")
+    assert.strictEqual(scrub(`${KEY}${KEY}, ${KEY.slice(0, 7)}`, [KEY]), `[REDACTED][REDACTED], ${KEY.slice(0, 7)}`)
+    assert.strictEqual(scrub("key test1 here", ["test1"]), "key [REDACTED] here")
+    assert.strictEqual(scrub("abc", ["abc"]), "abc")
+    assert.strictEqual(scrub("nothing to see", [KEY]), "nothing to see")
+  })
 })

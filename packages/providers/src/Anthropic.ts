@@ -38,7 +38,7 @@ import * as AnthropicRequest from "./internal/AnthropicRequest.js"
 import { AnthropicStreamDecoder, finishReasonOf, isRetryableErrorType, toUsage } from "./internal/AnthropicStreamDecoder.js"
 import * as AnthropicWire from "./internal/AnthropicWire.js"
 import * as Http from "./internal/httpCall.js"
-import { readErrorObject, scrub, type Site } from "./internal/httpFailure.js"
+import { readErrorObject, type Site } from "./internal/httpFailure.js"
 
 /**
  * The API's base URL, without `/v1` (as in Anthropic's SDK).
@@ -170,7 +170,7 @@ const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<
       new LlmError.ProviderStreamError({
         provider: site.provider,
         model: site.model,
-        providerMessage: scrub(body?.message ?? "unknown error", site.secrets),
+        providerMessage: body?.message ?? "unknown error",
         retryable: isRetryableErrorType(body?.type),
         ...(body?.type === undefined ? {} : { errorType: body.type })
       })
