@@ -38,7 +38,7 @@ import * as AnthropicRequest from "./internal/AnthropicRequest.js"
 import { AnthropicStreamDecoder, finishReasonOf, isRetryableErrorType, toUsage } from "./internal/AnthropicStreamDecoder.js"
 import * as AnthropicWire from "./internal/AnthropicWire.js"
 import * as Http from "./internal/httpCall.js"
-import { readErrorObject, scrub, type Site } from "./internal/httpFailure.js"
+import { readErrorObject, type Site } from "./internal/httpFailure.js"
 
 /**
  * The API's base URL, without `/v1` (as in Anthropic's SDK).
@@ -178,7 +178,7 @@ const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEven
       new LlmError.ProviderStreamError({
         provider: site.provider,
         model: site.model,
-        providerMessage: scrub(body?.message ?? "unknown error", site.secrets),
+        providerMessage: body?.message ?? "unknown error",
         retryable: isRetryableErrorType(body?.type),
         ...(body?.type === undefined ? {} : { errorType: body.type })
       })

@@ -31,7 +31,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { type ChatRequest, Completion, LanguageModel, LlmError, StreamEvent } from "@sluice/core"
 import * as Http from "./internal/httpCall.js"
-import { isTransient, readErrorObject, scrub, type Site } from "./internal/httpFailure.js"
+import { isTransient, readErrorObject, type Site } from "./internal/httpFailure.js"
 import * as OpenAiRequest from "./internal/OpenAiRequest.js"
 import { finishReasonOf, OpenAiStreamDecoder, readParts, readUsage } from "./internal/OpenAiStreamDecoder.js"
 import * as OpenAiWire from "./internal/OpenAiWire.js"
@@ -136,7 +136,7 @@ const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEven
       new LlmError.ProviderStreamError({
         provider: site.provider,
         model: site.model,
-        providerMessage: scrub(body?.message ?? "unknown error", site.secrets),
+        providerMessage: body?.message ?? "unknown error",
         retryable: isTransient(body?.type, body?.code),
         ...(body?.type === undefined ? {} : { errorType: body.type })
       })

@@ -22,7 +22,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { LlmError, type Sse, StreamEvent, WireDecoder } from "@sluice/core"
 import * as AnthropicWire from "./AnthropicWire.js"
-import { isTransient, readErrorObject, scrub, type Site } from "./httpFailure.js"
+import { isTransient, readErrorObject, type Site } from "./httpFailure.js"
 import { decodeError, sameUsage } from "./wireChecks.js"
 
 /** Maps Anthropic's stop reasons to Sluice's. */
@@ -282,7 +282,7 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
     return new LlmError.ProviderStreamError({
       provider: this.site.provider,
       model: this.site.model,
-      providerMessage: scrub(body?.message ?? data.slice(0, 500), this.site.secrets),
+      providerMessage: body?.message ?? data.slice(0, 500),
       retryable: isRetryableErrorType(type),
       ...(type === undefined ? {} : { errorType: type })
     })

@@ -17,7 +17,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { LlmError, type Sse, StreamEvent, type WireDecoder } from "@sluice/core"
 import * as GeminiWire from "./GeminiWire.js"
-import { isTransient, readErrorObject, scrub, type Site } from "./httpFailure.js"
+import { isTransient, readErrorObject, type Site } from "./httpFailure.js"
 import { decodeError, isOptBoolean, isOptNumber, isOptString, nonEmpty, sameUsage } from "./wireChecks.js"
 
 /** Maps Gemini's finish reasons to Sluice's; `STOP` after a function call is `tool-calls`. */
@@ -362,7 +362,7 @@ export class GeminiStreamDecoder implements WireDecoder.WireDecoder {
   }
 
   private blockedError(reason: string, message: string | null | undefined): LlmError.LlmError {
-    const detail = nonEmpty(message) ? `: ${scrub(message, this.site.secrets)}` : ""
+    const detail = nonEmpty(message) ? `: ${message}` : ""
     return new LlmError.InvalidRequest({
       provider: this.site.provider,
       model: this.site.model,
@@ -376,7 +376,7 @@ export class GeminiStreamDecoder implements WireDecoder.WireDecoder {
     return new LlmError.ProviderStreamError({
       provider: this.site.provider,
       model: this.site.model,
-      providerMessage: scrub(body?.message ?? data.slice(0, 500), this.site.secrets),
+      providerMessage: body?.message ?? data.slice(0, 500),
       retryable: isTransient(body?.type, body?.code),
       ...(body?.type !== undefined ? { errorType: body.type } : body?.code !== undefined ? { errorType: body.code } : {})
     })

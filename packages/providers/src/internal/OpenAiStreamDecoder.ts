@@ -6,7 +6,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { LlmError, type Sse, StreamEvent, WireDecoder } from "@sluice/core"
-import { isTransient, readErrorObject, scrub, type Site } from "./httpFailure.js"
+import { isTransient, readErrorObject, type Site } from "./httpFailure.js"
 import { decodeError, isOptNumber, isOptString, nonEmpty, sameUsage } from "./wireChecks.js"
 import * as OpenAiWire from "./OpenAiWire.js"
 
@@ -234,7 +234,7 @@ export class OpenAiStreamDecoder implements WireDecoder.WireDecoder {
 
   private streamError(json: { readonly [key: string]: unknown }, data: string): LlmError.LlmError {
     const body = readErrorObject(json)
-    const message = scrub(body?.message ?? data.slice(0, 500), this.site.secrets)
+    const message = body?.message ?? data.slice(0, 500)
     return new LlmError.ProviderStreamError({
       provider: this.site.provider,
       model: this.site.model,

@@ -20,7 +20,8 @@ import * as Tracer from "effect/Tracer"
 import * as NodeStream from "node:stream"
 import * as Zlib from "node:zlib"
 import { ChatRequest, Completion, LanguageModel, type LlmError, LlmError as Errors, Policy, type StreamEvent, WireDecoder } from "@sluice/core"
-import { fromBodyError, fromClientError, fromStatus, scrub, type Site } from "./httpFailure.js"
+import { fromBodyError, fromClientError, fromStatus, type Site } from "./httpFailure.js"
+import { scrubError, withScrubbedSpans } from "./secrets.js"
 
 /** Decoding options shared by the adapters. */
 export interface StreamOptions {
@@ -37,15 +38,26 @@ export interface StreamOptions {
 
 const isOk = (status: number): boolean => status >= 200 && status < 300
 
-/** Sends the request with `redactHeaders` added to the header names @effect/platform redacts in spans. */
+/**
+ * Sends the request with `redactHeaders` added to the header names @effect/platform redacts in spans,
+ * and the span's values scrubbed of the secrets (it records every response header a provider sent).
+ */
 const send = <R>(
   client: HttpClient.HttpClient.With<HttpClientError.HttpClientError, R>,
   request: HttpClientRequest.HttpClientRequest,
-  redactHeaders: ReadonlyArray<string> | undefined
+  redactHeaders: ReadonlyArray<string> | undefined,
+  secrets: ReadonlyArray<string>
 ) =>
-  redactHeaders === undefined || redactHeaders.length === 0
-    ? client.execute(request)
-    : Effect.locallyWith(client.execute(request), Headers.currentRedactedNames, (names) => [...names, ...redactHeaders])
+  withScrubbedSpans(
+    redactHeaders === undefined || redactHeaders.length === 0
+      ? client.execute(request)
+      : Effect.locallyWith(client.execute(request), Headers.currentRedactedNames, (names) => [...names, ...redactHeaders]),
+    secrets
+  )
+
+/** Every failure of an attempt, scrubbed of the secrets before it is recorded or handed on: the one place provider text is cleaned. */
+const scrubbed = <A>(site: Site, attempt: Stream.Stream<A, LlmError.LlmError>): Stream.Stream<A, LlmError.LlmError> =>
+  Stream.mapError(attempt, (error) => scrubError(error, site.secrets))
 
 /** Executes the request; a non-2xx status becomes its typed error (the body read for the provider's message). */
 export const execute = <R>(
@@ -59,7 +71,7 @@ export const execute = <R>(
   const plain = request.headers["accept-encoding"] === undefined
     ? HttpClientRequest.setHeader(request, "accept-encoding", "identity")
     : request
-  const headers = send(client, plain, redactHeaders).pipe(Effect.mapError((error) => fromClientError(site, error)))
+  const headers = send(client, plain, redactHeaders, site.secrets).pipe(Effect.mapError((error) => fromClientError(site, error)))
   const bounded = Option.isNone(connect) ? headers : Effect.timeoutFail(headers, {
     duration: connect.value.after,
     onTimeout: () => new Errors.Timeout({ provider: site.provider, model: site.model, phase: "connect", after: connect.value.after })
@@ -150,7 +162,7 @@ const parseJson = (site: Site, text: string): Either.Either<unknown, LlmError.Ll
         provider: site.provider,
         model: site.model,
         reason: `malformed JSON response (${e instanceof Error ? e.message : String(e)})`,
-        data: scrub(text.slice(0, 200), site.secrets)
+        data: text.slice(0, 200)
       })
   })
 
@@ -237,7 +249,7 @@ export const stream = (
                 provider: site.provider,
                 model: site.model,
                 reason: `the response to a streaming request is ${mediaType(contentType)}, not an event stream (text/event-stream)`,
-                data: scrub(start, site.secrets)
+                data: start
               })
             )))
       }
@@ -248,7 +260,7 @@ export const stream = (
     if (Option.isNone(registry)) {
       const plain = Effect.map(underParent(execute(client, site, request, options.redactHeaders, connect)), decode)
       // Every request is an attempt that request-level policies can count and cost.
-      return Policy.recordAttempt(LanguageModel.unwrap(plain), site, context, fold, reply)
+      return Policy.recordAttempt(scrubbed(site, LanguageModel.unwrap(plain)), site, context, fold, reply)
     }
     const abortable = Effect.gen(function*() {
       // The request lives in a scope of its own, closed with the stream's (acquired with it, so no
@@ -270,7 +282,7 @@ export const stream = (
       )
       return decode(response)
     })
-    return Policy.recordAttempt(Stream.unwrapScoped(abortable), site, context, fold, reply)
+    return Policy.recordAttempt(scrubbed(site, Stream.unwrapScoped(abortable)), site, context, fold, reply)
   })
 
 /**
@@ -291,7 +303,7 @@ export const json = (
     return yield* parseJson(site, text)
   })
 
-/** Makes a non-streaming call and decodes its JSON into a completion, recorded as an attempt. */
+/** Makes a non-streaming call and decodes its JSON into a completion, recorded as an attempt (its failure scrubbed of the secrets). */
 export const completion = (
   client: HttpClient.HttpClient,
   site: Site,
@@ -299,7 +311,7 @@ export const completion = (
   decode: (json: unknown) => Effect.Effect<Completion.Completion, LlmError.LlmError>,
   redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
-  Policy.recordCall(Effect.flatMap(json(client, site, request, redactHeaders), decode), site)
+  Policy.recordCall(Effect.mapError(Effect.flatMap(json(client, site, request, redactHeaders), decode), (error) => scrubError(error, site.secrets)), site)
 
 /** A request Sluice refuses to send (empty conversation, non-finite temperature, …), as `InvalidRequest`; undefined when it is fine. */
 export const invalid = (site: Site, request: ChatRequest.ChatRequest): LlmError.LlmError | undefined => {

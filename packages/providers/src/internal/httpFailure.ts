@@ -9,20 +9,11 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import { LlmError } from "@sluice/core"
 
-/** Where an error happened: the provider and model it names, and the secrets to scrub from any text we keep. */
+/** Where an error happened: the provider and model it names, and the secrets every failure is scrubbed of (`secrets.ts`). */
 export interface Site {
   readonly provider: string
   readonly model: string
   readonly secrets: ReadonlyArray<string>
-}
-
-/** Replaces every occurrence of a secret (an API key the provider echoed back) with a marker. */
-export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
-  let out = text
-  for (const secret of secrets) {
-    if (secret.length >= 4 && out.includes(secret)) out = out.split(secret).join("[REDACTED]")
-  }
-  return out
 }
 
 /** The wait a 429 or 503 asks for: `retry-after-ms`, then `Retry-After` as seconds or an HTTP date. */
@@ -88,7 +79,7 @@ export const isContextLength = (body: ErrorBody): boolean =>
 /** The typed error for a non-2xx response. */
 export const fromStatus = (site: Site, status: number, headers: Headers.Headers, bodyText: string, now: number): LlmError.LlmError => {
   const body = readErrorBody(bodyText)
-  const providerMessage = body.message === undefined ? undefined : scrub(body.message, site.secrets)
+  const providerMessage = body.message
   const base = { provider: site.provider, model: site.model }
   const withMessage = providerMessage === undefined ? base : { ...base, providerMessage }
   if (status === 429) {
@@ -121,7 +112,7 @@ export const fromClientError = (site: Site, error: HttpClientError.HttpClientErr
   return new LlmError.TransportError({
     provider: site.provider,
     model: site.model,
-    reason: scrub(`${what}: ${detail}`, site.secrets)
+    reason: `${what}: ${detail}`
   })
 }
 
@@ -131,7 +122,7 @@ export const fromBodyError = (site: Site, error: HttpClientError.ResponseError):
   return new LlmError.TransportError({
     provider: site.provider,
     model: site.model,
-    reason: scrub(`the response body was cut off: ${cause === undefined ? error.reason : describe(cause)}`, site.secrets)
+    reason: `the response body was cut off: ${cause === undefined ? error.reason : describe(cause)}`
   })
 }
 

@@ -4,7 +4,7 @@
  * @internal
  */
 import { LlmError, type StreamEvent } from "@sluice/core"
-import { scrub, type Site } from "./httpFailure.js"
+import type { Site } from "./httpFailure.js"
 
 /** A string, or absent (undefined or null). */
 export const isOptString = (u: unknown): u is string | null | undefined => u === undefined || u === null || typeof u === "string"
@@ -23,6 +23,6 @@ export const sameUsage = (a: StreamEvent.Usage, b: StreamEvent.Usage): boolean =
   a.inputTokens === b.inputTokens && a.outputTokens === b.outputTokens && a.totalTokens === b.totalTokens &&
   a.cachedInputTokens === b.cachedInputTokens && a.reasoningTokens === b.reasoningTokens
 
-/** A `DecodeError` with the offending data, cut to 200 characters and scrubbed of the secrets. */
+/** A `DecodeError` with the offending data, cut to 200 characters (the adapter scrubs it of the secrets). */
 export const decodeError = (site: Site, reason: string, data: string): LlmError.LlmError =>
-  new LlmError.DecodeError({ provider: site.provider, model: site.model, reason, data: scrub(data.slice(0, 200), site.secrets) })
+  new LlmError.DecodeError({ provider: site.provider, model: site.model, reason, data: data.slice(0, 200) })
