@@ -354,6 +354,28 @@ const assertOneSafeLine = (stderr: string) => {
 }
 
 describe.concurrent("sluice [prompt]: edges", () => {
+  it.scopedLive("a server that ignores stream: true and answers JSON: the answer once, its attempt marked streamed false in --json", () =>
+    Effect.gen(function*() {
+      let requests = 0
+      const server = yield* httpServer((_req, res) => {
+        requests++
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify({
+          id: "c1",
+          object: "chat.completion",
+          model: "m",
+          choices: [{ index: 0, message: { role: "assistant", content: "whole answer" }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 }
+        }))
+      })
+      const run = yield* sluice(["--base-url", `${server.url}/v1`, "--json", "hi"], { env: openAiKey })
+      assert.strictEqual(run.code, 0, run.stderr)
+      const summary = jsonLines(run.stdout).pop() as { text: string; attempts: ReadonlyArray<{ streamed?: boolean }> }
+      assert.strictEqual(summary.text, "whole answer")
+      assert.strictEqual(requests, 1)
+      assert.deepStrictEqual(summary.attempts.map((a) => a.streamed), [false])
+    }))
+
   it.scopedLive("provider text on stderr has its control characters escaped: an HTTP error, an in-stream error, a tool call", () =>
     Effect.gen(function*() {
       const server = yield* httpServer((_req, res) => {

@@ -84,7 +84,9 @@ export const attemptJson = (attempt: Policy.Attempt) => ({
   ...(attempt.error === undefined ? {} : { error: errorJson(attempt.error) }),
   ...(attempt.usage === undefined ? {} : { usage: usageJson(attempt.usage) }),
   ...(attempt.spliceAt === undefined ? {} : { spliceAt: attempt.spliceAt }),
-  ...(attempt.interrupted === true ? { interrupted: true } : {})
+  ...(attempt.interrupted === true ? { interrupted: true } : {}),
+  // The server answered the streaming request with a whole JSON completion (it ignored `stream: true`).
+  ...(attempt.streamed === false ? { streamed: false } : {})
 })
 
 /** What the summary line reports. */
