@@ -182,7 +182,7 @@ try {
       const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"))
       const id = `@sluice/${name}`
       check(readFileSync(join(dir, "LICENSE"), "utf8") === license, `${id}'s LICENSE differs from the repository's`)
-      check(!readFileSync(join(dir, "README.md"), "utf8").includes("## Performance"), `${id} ships the repository's README, not its own`)
+      check(!readFileSync(join(dir, "README.md"), "utf8").includes("## Quickstart"), `${id} ships the repository's README, not its own`)
       check(manifest.license === "MIT" && manifest.private === undefined, `${id} is not a public MIT package`)
       check(manifest.repository?.directory === `packages/${name}` && /^git\+https:/.test(manifest.repository?.url), `${id}: repository`)
       check(typeof manifest.homepage === "string" && Array.isArray(manifest.keywords) && manifest.keywords.length > 0, `${id}: homepage, keywords`)

@@ -1,6 +1,6 @@
 /**
- * The README's composed-policy example is a real program: its copy in `test/examples/composedPolicy.ts` is
- * type-checked with the tests (`tsc -p test`), and this test holds the README's block and the copy equal.
+ * The composed-policy example of docs/policies.md is a real program: its copy in `test/examples/composedPolicy.ts`
+ * is type-checked with the tests (`tsc -p test`), and this test holds the page's block and the copy equal.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
@@ -8,11 +8,11 @@ import { fileURLToPath } from "node:url"
 
 const read = (path: string): string => readFileSync(fileURLToPath(new URL(path, import.meta.url)), "utf8")
 
-/** The first ```ts block after `heading` in the README. */
-const blockAfter = (readme: string, heading: string): string => {
-  const at = readme.indexOf(`\n${heading}\n`)
-  assert.isAtLeast(at, 0, `the README has no "${heading}"`)
-  const match = /```ts\n([\s\S]*?)```/.exec(readme.slice(at))
+/** The first ```ts block after `heading` in a Markdown page. */
+const blockAfter = (page: string, heading: string): string => {
+  const at = page.indexOf(`\n${heading}\n`)
+  assert.isAtLeast(at, 0, `the page has no "${heading}"`)
+  const match = /```ts\n([\s\S]*?)```/.exec(page.slice(at))
   assert.isNotNull(match, `no ts block after "${heading}"`)
   return match?.[1] ?? ""
 }
@@ -24,6 +24,6 @@ describe("README examples", () => {
     let start = 0
     while (lines[start].startsWith("//")) start++
     const copy = lines.slice(start).join("\n")
-    assert.strictEqual(blockAfter(read("../README.md"), "### A composed example"), copy)
+    assert.strictEqual(blockAfter(read("../docs/policies.md"), "## A composed example"), copy)
   })
 })

@@ -1,5 +1,5 @@
-// The README's composed example ("A composed example"), type-checked by `tsc -p test` and held equal
-// to the README by test/ReadmeExamples.test.ts. Never imported: it would call the real APIs.
+// The composed example of docs/policies.md ("A composed example"), type-checked by `tsc -p test` and held
+// equal to that page by test/ReadmeExamples.test.ts. Never imported: it would call the real APIs.
 import { NodeHttpClient } from "@effect/platform-node"
 import { ChatRequest, Completion, Policy } from "@sluice/core"
 import { Anthropic, OpenAiCompatible } from "@sluice/providers"
