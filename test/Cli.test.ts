@@ -1,6 +1,6 @@
 /**
  * The `sluice` prompt command, as its users see it: the built bundle run as a child process against
- * an emulator on loopback. Text on stdout, the `--json` lines of DESIGN §7, every exit code from its
+ * an emulator on loopback. Text on stdout, the `--json` lines of docs/contract.md, every exit code from its
  * fault, stdin, keys, `--no-stream`, retries healing by continuation, failover, and Ctrl-C.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -36,7 +36,7 @@ describe.concurrent("sluice [prompt]", () => {
       assert.isAtLeast(chunks[chunks.length - 1].at - chunks[0].at, 120 * (words.length - 4))
     }))
 
-  it.scopedLive("--json: the lines of DESIGN §7, ending with the summary", () =>
+  it.scopedLive("--json: the lines of docs/contract.md, ending with the summary", () =>
     Effect.gen(function*() {
       const { code, requests, stdout } = yield* against({ text }, ["--json", "Tell me about rivers"])
       assert.strictEqual(code, 0)

@@ -161,7 +161,7 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Hostile server
   it.scoped("a byte every 100 ms: with an idle bound longer than one event's trickle, the answer completes", () =>
     Effect.gen(function*() {
       const server = yield* httpServer(trickle(trickled, 100))
-      // `idle` is the time between events, not bytes (DESIGN §5): the one event takes ~7 s to trickle in
+      // `idle` is the time between events, not bytes (docs/policies.md, timeout): the one event takes ~7 s to trickle in
       const outcome = yield* streamFrom(server, (m) => m.pipe(Policy.timeout({ idle: "20 seconds" })))
       const completion = Adapters.expectSuccess(outcome, "trickle")
       // the two bytes of "é" came in separate reads and were joined, not replaced

@@ -1,7 +1,7 @@
 /**
  * The `sluice` command: routes to a subcommand by its first word (so a prompt that merely contains
  * "audit" is still a prompt), checks the command line strictly, answers help and completion itself,
- * runs the command with Node's platform services, and turns the outcome into the README's exit code
+ * runs the command with Node's platform services, and turns the outcome into its exit code (docs/contract.md)
  * (130 after Ctrl-C and 143 after SIGTERM, either of which interrupts the request and so aborts it;
  * 1 when stdout cannot be written, 0 when its reader went away).
  *

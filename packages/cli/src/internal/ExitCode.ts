@@ -1,5 +1,5 @@
 /**
- * The exit codes of DESIGN §7, one per class of failure a caller acts on.
+ * The exit codes of docs/contract.md ("Exit codes"), one per class of failure a caller acts on.
  * @internal
  */
 import type { LlmError } from "@sluice/core"

@@ -1,5 +1,5 @@
 /**
- * The `--json` lines of DESIGN §7: one object per event, then always a last `summary` line.
+ * The `--json` lines of docs/contract.md ("`--json` lines"): one object per event, then always a last `summary` line.
  * @internal
  */
 import type { Completion, Policy, StreamEvent } from "@sluice/core"

@@ -28,7 +28,7 @@ export const isName = (u: string): u is Name => names.some((name) => name === u)
  * checked 2026-12-04 against the SDKs' model lists (`openai` 7.60 `ChatModel`, `@anthropic-ai/sdk`
  * 1.16 `Model` and its deprecation table, `@google/genai` 3.3 `Model`) and the providers' model
  * pages, for openai, anthropic, gemini, gemini-openai and openrouter; the others are older picks.
- * The README's CLI section lists them with that date.
+ * docs/cli.md ("Default models") lists them with that date.
  */
 export const defaultModels = {
   openai: "gpt-6-luna",
