@@ -2,11 +2,13 @@
  * The provider-neutral request: a model, a conversation and sampling options.
  *
  * @example
+ * ```ts
  * import { ChatRequest } from "@sluice/core"
  * const request = ChatRequest.make({
  *   model: "gpt-4o-mini",
  *   messages: [ChatRequest.user("Say hello")]
  * })
+ * ```
  *
  * @since 0.1.0
  */

@@ -2,10 +2,16 @@
  * A whole answer: what `LanguageModel.complete` returns and what folding a stream gives.
  *
  * @example
+ * ```ts
  * import { Effect, Stream } from "effect"
  * import { Completion, StreamEvent } from "@sluice/core"
- * const completion = Completion.fromEvents([StreamEvent.textDelta("Hi"), StreamEvent.finish("stop", "stop")])
+ * const events = [StreamEvent.textDelta("Hi"), StreamEvent.finish("stop", "stop")]
+ * const completion = Completion.fromEvents(events)
  * // completion.text === "Hi", completion.finishReason === "stop"
+ *
+ * // The same fold over a stream, as it arrives:
+ * const folded = Completion.fromStream(Stream.fromIterable(events)).pipe(Effect.map((c) => c.text))
+ * ```
  *
  * @since 0.1.0
  */

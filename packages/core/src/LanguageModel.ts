@@ -2,11 +2,13 @@
  * The language-model service: one streaming and one non-streaming call, the same for every provider.
  *
  * @example
+ * ```ts
  * import { Effect, Stream } from "effect"
  * import { ChatRequest, LanguageModel } from "@sluice/core"
  * const program = LanguageModel.stream({ model: "gpt-4o-mini", messages: [ChatRequest.user("Hi")] }).pipe(
  *   Stream.runForEach((event) => event._tag === "TextDelta" ? Effect.sync(() => process.stdout.write(event.text)) : Effect.void)
  * )
+ * ```
  *
  * @since 0.1.0
  */

@@ -5,11 +5,17 @@
  * carries `partial`, the completion the caller already received.
  *
  * @example
+ * ```ts
  * import { Effect } from "effect"
- * import { LanguageModel, LlmError } from "@sluice/core"
+ * import { ChatRequest, LanguageModel, LlmError } from "@sluice/core"
+ * const request = ChatRequest.make({ model: "gpt-4o-mini", messages: [ChatRequest.user("Hi")] })
  * const program = LanguageModel.complete(request).pipe(
- *   Effect.catchTag("IncompleteStream", (e) => Effect.succeed(e.partial))
+ *   // What arrived before the cut is on the error.
+ *   Effect.catchTag("IncompleteStream", (e) => Effect.succeed(e.partial)),
+ *   // Any other failure: would the same request succeed if sent again?
+ *   Effect.tapError((e) => Effect.logWarning(`${e._tag}, retryable: ${LlmError.isRetryable(e)}`))
  * )
+ * ```
  *
  * @since 0.1.0
  */

@@ -5,10 +5,12 @@
  * events; an event is out as soon as its terminating blank line has arrived.
  *
  * @example
+ * ```ts
  * import { Stream } from "effect"
  * import { Sse } from "@sluice/core"
  * const events = Stream.make(new TextEncoder().encode("data: hi\n\n")).pipe(Sse.decode())
  * // Stream of { event: "message", data: "hi", id: undefined, retry: undefined }
+ * ```
  *
  * @since 0.1.0
  */

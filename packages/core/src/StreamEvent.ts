@@ -2,9 +2,11 @@
  * The provider-neutral events of a streamed completion.
  *
  * @example
+ * ```ts
  * import { StreamEvent } from "@sluice/core"
  * const event = StreamEvent.textDelta("Hel")
  * // { _tag: "TextDelta", text: "Hel" }
+ * ```
  *
  * @since 0.1.0
  */

@@ -7,10 +7,29 @@
  * `Completion` attached to every failure after the first event, and the truncation checks.
  *
  * @example
- * import { WireDecoder } from "@sluice/core"
+ * ```ts
+ * import type { HttpClientError, HttpClientResponse } from "@effect/platform"
+ * import { LlmError, StreamEvent, WireDecoder } from "@sluice/core"
+ *
+ * // The streaming response of a request the adapter made with its HttpClient.
+ * declare const response: HttpClientResponse.HttpClientResponse
+ * // A made-up dialect: each event's data is a piece of the text, `[END]` finishes.
+ * const myWireDecoder: WireDecoder.WireDecoder = {
+ *   onEvent: (event, out) => {
+ *     if (event.data === "[END]") {
+ *       out.push(StreamEvent.finish("stop", "end"))
+ *       return WireDecoder.End
+ *     }
+ *     out.push(StreamEvent.textDelta(event.data))
+ *     return undefined
+ *   }
+ * }
+ * const toTransportError = (error: HttpClientError.ResponseError) =>
+ *   new LlmError.TransportError({ provider: "example", model: "m1", reason: error.message })
  * const events = WireDecoder.decodeBody(response.stream, {
- *   provider: "openai", model: "gpt-4o", decoder: myWireDecoder, mapBodyError: toTransportError
+ *   provider: "example", model: "m1", decoder: myWireDecoder, mapBodyError: toTransportError
  * })
+ * ```
  *
  * @since 0.1.0
  */

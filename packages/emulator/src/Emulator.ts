@@ -28,6 +28,7 @@
  * text. The log records which form was seen (`continuation`).
  *
  * @example
+ * ```ts
  * import { Effect } from "effect"
  * import { Emulator, Scenario } from "@sluice/emulator"
  *
@@ -43,6 +44,7 @@
  *   yield* Effect.promise(() => response.text())
  *   return yield* emulator.awaitIdle
  * }).pipe(Effect.provide(Emulator.layer()))
+ * ```
  *
  * @since 0.1.0
  */

@@ -32,11 +32,13 @@
  * not combine: the first active one in list order wins.
  *
  * @example
+ * ```ts
  * import { Fault, Scenario } from "@sluice/emulator"
  * // 503 with Retry-After twice, then a normal answer
  * const scenario: Scenario.Scenario = {
  *   faults: [Fault.status({ status: 503, retryAfter: 1, times: 2 })]
  * }
+ * ```
  *
  * @since 0.1.0
  */

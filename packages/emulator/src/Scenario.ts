@@ -9,6 +9,7 @@
  * A JSON scenario may name another in `extends` to start from it.
  *
  * @example
+ * ```ts
  * import { Fault, Scenario } from "@sluice/emulator"
  * const headers = Scenario.headers({
  *   extends: "long",
@@ -16,6 +17,7 @@
  *   faults: [Fault.truncate(10)]
  * })
  * // { "x-sluice-scenario": '{"extends":"long","gapMs":5,"faults":[{"type":"truncate","afterEvents":10}]}' }
+ * ```
  *
  * @since 0.1.0
  */

@@ -7,6 +7,7 @@
  * `timeout_error`; HTTP 529 is a `ServerError`.
  *
  * @example
+ * ```ts
  * import { NodeHttpClient } from "@effect/platform-node"
  * import { Config, Effect, Layer, Stream } from "effect"
  * import { ChatRequest, LanguageModel } from "@sluice/core"
@@ -17,6 +18,7 @@
  *   Stream.runForEach((e) => Effect.sync(() => e._tag === "TextDelta" && process.stdout.write(e.text))),
  *   Effect.provide(Claude.pipe(Layer.provide(NodeHttpClient.layerUndici)))
  * )
+ * ```
  *
  * @since 0.1.0
  */

@@ -9,6 +9,7 @@
  * The stream has no end marker: it ends at EOF, and the guard relies on the finish reason.
  *
  * @example
+ * ```ts
  * import { NodeHttpClient } from "@effect/platform-node"
  * import { Config, Effect, Layer, Stream } from "effect"
  * import { ChatRequest, LanguageModel } from "@sluice/core"
@@ -19,6 +20,7 @@
  *   Stream.runForEach((e) => Effect.sync(() => e._tag === "TextDelta" && process.stdout.write(e.text))),
  *   Effect.provide(Flash.pipe(Layer.provide(NodeHttpClient.layerUndici)))
  * )
+ * ```
  *
  * @since 0.1.0
  */

@@ -3,16 +3,20 @@
  * (DeepSeek, Groq, vLLM, Ollama, OpenRouter, LM Studio, gateways).
  *
  * @example
+ * ```ts
  * import { NodeHttpClient } from "@effect/platform-node"
  * import { Effect, Layer, Redacted, Stream } from "effect"
  * import { ChatRequest, LanguageModel } from "@sluice/core"
  * import { OpenAiCompatible } from "@sluice/providers"
  *
+ * // A key the app already holds (`layerConfig` reads one from the environment instead).
+ * declare const key: string
  * const OpenAi = OpenAiCompatible.layer({ baseUrl: "https://api.openai.com/v1", apiKey: Redacted.make(key) })
  * const program = LanguageModel.stream({ model: "gpt-4o-mini", messages: [ChatRequest.user("Hi")] }).pipe(
  *   Stream.runForEach((e) => Effect.sync(() => e._tag === "TextDelta" && process.stdout.write(e.text))),
  *   Effect.provide(OpenAi.pipe(Layer.provide(NodeHttpClient.layerUndici)))
  * )
+ * ```
  *
  * @since 0.1.0
  */

@@ -4,6 +4,7 @@
  * `Config.redacted`. A required key that is missing fails the Layer with a `ConfigError` naming the variable.
  *
  * @example
+ * ```ts
  * import { NodeHttpClient } from "@effect/platform-node"
  * import { Effect, Layer } from "effect"
  * import { ChatRequest, LanguageModel } from "@sluice/core"
@@ -14,6 +15,7 @@
  *   Effect.provide(Presets.deepseek().pipe(Layer.provide(NodeHttpClient.layerUndici)))
  * )
  * // or by name, as the CLI does: Presets.layer("ollama", { baseUrl: "http://gpu-box:11434/v1" })
+ * ```
  *
  * @since 0.1.0
  */
