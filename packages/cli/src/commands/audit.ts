@@ -47,7 +47,8 @@ export const help: Help.Doc = {
     ...ModelOptions.modelFlags,
     runs: { names: ["--runs"], value: "N", text: "Streamed runs, 1 to 20; one non-streamed run follows.", default: "3" },
     json: { names: ["--json"], text: "Print one JSON object with the findings (see docs/contract.md)." }
-  })
+  }),
+  sections: [ModelOptions.providersSection]
 }
 
 /** The audit command, given whether a lone `-` asked for the prompt on stdin. */

@@ -7,6 +7,7 @@
 import * as Command from "@effect/cli/Command"
 import { ChatRequest } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
+import { Providers } from "@sluice/providers"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Audit from "../internal/Audit.js"
@@ -46,8 +47,8 @@ const answers = {
 }
 
 // The CLI's default models, so the demo shows the names a user gets without `-m`.
-const openAiModel = Provider.defaultModels.openai
-const anthropicModel = Provider.defaultModels.anthropic
+const openAiModel = Providers.registry.openai.defaultModel
+const anthropicModel = Providers.registry.anthropic.defaultModel
 
 const request = (text: string) => ChatRequest.make({ model: openAiModel, messages: [ChatRequest.user(text)] })
 

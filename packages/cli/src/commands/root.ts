@@ -104,7 +104,7 @@ export const help: Help.Doc = {
       ["demo", "See streaming and every policy at work against the emulator, offline."],
       ["help", "Show the help of a command: sluice help audit."]
     ]
-  }]
+  }, ModelOptions.providersSection]
 }
 
 /** The idle deadline when `--idle-timeout` is not given: a stream silent this long is dead. */

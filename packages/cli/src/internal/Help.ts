@@ -32,7 +32,13 @@ export interface Doc {
   readonly summary: string
   readonly flags: ReadonlyArray<Flag>
   /** Further lines (other commands, notes). */
-  readonly sections?: ReadonlyArray<{ readonly title: string; readonly lines: ReadonlyArray<readonly [string, string]> }> | undefined
+  readonly sections?: ReadonlyArray<Section> | undefined
+}
+
+/** A titled list of names, each with a line of text. */
+export interface Section {
+  readonly title: string
+  readonly lines: ReadonlyArray<readonly [string, string]>
 }
 
 /** The descriptions of a command's options, one per key but the prompt (the compiler checks none is left out), in their order. */

@@ -9,6 +9,7 @@ import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { ChatRequest, type LanguageModel } from "@sluice/core"
+import { Providers } from "@sluice/providers"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -46,27 +47,38 @@ export const modelOptions = {
   timeout: duration("timeout")
 }
 
-/** The help of the shared flags. */
+/** `a, b and c`. */
+const listed = (words: ReadonlyArray<string>): string =>
+  words.length < 2 ? words.join("") : `${words.slice(0, -1).join(", ")} and ${words[words.length - 1]}`
+
+/** The providers that need no key, and those without a default model (the help names them). */
+const keyless = Providers.all.filter((p) => p.apiKey?.required !== true).map((p) => p.name)
+const modelless = Providers.all.filter((p) => p.defaultModel === undefined).map((p) => p.name)
+
+/** The help of the shared flags; every name, key variable, model and URL in it is the registry's. */
 export const modelFlags: { readonly [K in keyof typeof modelOptions]: Help.Flag } = {
   provider: {
     names: ["-p", "--provider"],
     value: "NAME",
     choices: Provider.names,
-    text: "The provider. Its API key comes from its environment variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, …), " +
-      "never from a flag; ollama, vllm, lmstudio and llamacpp need none.",
+    text: "The provider. Its API key comes from its environment variable " +
+      `(${Providers.all.flatMap((p) => (p.apiKey === undefined ? [] : [p.apiKey.variable])).slice(0, 3).join(", ")}, …), ` +
+      `never from a flag; ${listed(keyless)} need none.`,
     default: "openai"
   },
   model: {
     names: ["-m", "--model"],
     value: "MODEL",
     text: "The model to ask for.",
-    default: "$SLUICE_MODEL_<PROVIDER> if set, else the provider's own (gpt-6-luna, claude-haiku-5-5, gemini-3.5-flash-lite, …; vllm and lmstudio have none: name one)"
+    default: "$SLUICE_MODEL_<PROVIDER> if set, else the provider's own " +
+      `(${Providers.all.flatMap((p) => (p.defaultModel === undefined ? [] : [p.defaultModel])).slice(0, 3).join(", ")}, …; ` +
+      `${listed(modelless)} ${modelless.length === 1 ? "has" : "have"} none: name one)`
   },
   baseUrl: {
     names: ["--base-url"],
     value: "URL",
     text: "The API base URL, as the provider's SDK takes it: OpenAI-style with /v1, Anthropic's and Gemini's without.",
-    default: "the provider's public API (for ollama http://localhost:11434/v1)"
+    default: `the provider's public API (for ollama ${Providers.registry.ollama.baseUrl})`
   },
   system: { names: ["--system"], value: "TEXT", text: "A system prompt.", default: "none" },
   maxTokens: { names: ["--max-tokens"], value: "N", text: "The most tokens to generate.", default: "the provider's" },
@@ -79,6 +91,16 @@ export const modelFlags: { readonly [K in keyof typeof modelOptions]: Help.Flag 
   },
   idleTimeout: { names: ["--idle-timeout"], value: "DURATION", text: "Deadline between two events of each attempt.", default: "2m" },
   timeout: { names: ["--timeout"], value: "DURATION", text: "Deadline for the whole request, retries and fallbacks included.", default: "none" }
+}
+
+/** The help's list of providers: each with its default model and key variable, from the registry. */
+export const providersSection: Help.Section = {
+  title: "Providers",
+  lines: Providers.all.map((p) => {
+    const model = p.defaultModel === undefined ? "no default model (name one)" : `default model ${p.defaultModel}`
+    const key = p.apiKey === undefined ? "no key" : `key ${p.apiKey.variable}${p.apiKey.required ? "" : " (optional)"}`
+    return [p.name, `${model}, ${key}`]
+  })
 }
 
 /** What the prompt argument is. */
