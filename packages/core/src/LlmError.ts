@@ -302,14 +302,14 @@ const classes = [
   BufferedStream
 ] as const
 
-type Class = (typeof classes)[number]
+type ErrorClass = (typeof classes)[number]
 
 /**
  * Any Sluice failure.
  * @since 0.1.0
  * @category models
  */
-export type LlmError = InstanceType<Class>
+export type LlmError = InstanceType<ErrorClass>
 
 /**
  * The schema of every failure, for serialisation.
@@ -332,8 +332,8 @@ export const isLlmError = (u: unknown): u is LlmError =>
   Predicate.hasProperty(u, "provider") && Predicate.hasProperty(u, "model")
 
 /** Each class's instances and the fields its constructor takes, under its tag. */
-type Instances = { readonly [C in Class as C["_tag"]]: InstanceType<C> }
-type Props = { readonly [C in Class as C["_tag"]]: ConstructorParameters<C>[0] }
+type Instances = { readonly [C in ErrorClass as C["_tag"]]: InstanceType<C> }
+type Props = { readonly [C in ErrorClass as C["_tag"]]: ConstructorParameters<C>[0] }
 
 /**
  * Per tag: the class (to rebuild an error with another `partial`) and whether the same request tried
