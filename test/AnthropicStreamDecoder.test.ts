@@ -1,10 +1,9 @@
-import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
 import { type ChatRequest, Completion, LanguageModel, type LlmError, type StreamEvent } from "@sluice/core"
 import { Anthropic } from "@sluice/providers"
 import { Config, ConfigProvider, Effect, Either, Exit, Layer, Redacted, Schema, Stream } from "effect"
+import { fakeHttpClient as fake } from "./support/fakeHttpClient.js"
 import { harness, utf8 } from "./support/wire.js"
 import * as fc from "fast-check"
 import * as AnthropicRequest from "../packages/providers/src/internal/AnthropicRequest.js"
@@ -556,16 +555,6 @@ describe("Anthropic request body", () => {
 })
 
 describe("Anthropic service over a fake HttpClient", () => {
-  const fake = (answer: (request: HttpClientRequest.HttpClientRequest) => Response) => {
-    const requests: Array<HttpClientRequest.HttpClientRequest> = []
-    const client = HttpClient.make((request) =>
-      Effect.sync(() => {
-        requests.push(request)
-        return HttpClientResponse.fromWeb(request, answer(request))
-      })
-    )
-    return { requests, layer: Layer.succeed(HttpClient.HttpClient, client) }
-  }
   const bodyOf = (request: HttpClientRequest.HttpClientRequest): unknown =>
     request.body._tag === "Uint8Array" ? JSON.parse(new TextDecoder().decode(request.body.body)) : undefined
   const request: ChatRequest.ChatRequest = { model: "claude-x", messages: [{ role: "user", content: "Hi" }] }

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Completion, StreamEvent } from "@sluice/core"
+import { Schema } from "effect"
 import * as fc from "fast-check"
 
 describe("Completion.Accumulator", () => {
@@ -53,4 +54,15 @@ describe("Completion.Accumulator", () => {
       ),
       { numRuns: 200 }
     ))
+})
+
+describe("Completion.Usage", () => {
+  it("has the figures of a Usage event, without its tag", () => {
+    assert.deepStrictEqual(Object.keys(Completion.Usage.fields), Object.keys(StreamEvent.Usage.fields).filter((key) => key !== "_tag"))
+    const figures = { inputTokens: 3, outputTokens: 4, totalTokens: 7, cachedInputTokens: 1, reasoningTokens: 2 }
+    assert.deepStrictEqual(Schema.decodeUnknownSync(Completion.Usage)(figures), figures)
+    assert.deepStrictEqual(Completion.usageFromEvent(StreamEvent.usage(figures)), figures)
+    assert.deepStrictEqual(Completion.usageFromEvent(StreamEvent.usage({ inputTokens: 3, outputTokens: 4, totalTokens: 7 })), { inputTokens: 3, outputTokens: 4, totalTokens: 7 })
+    assert.throws(() => Schema.decodeUnknownSync(Completion.Usage)({ ...figures, inputTokens: 1.5 }))
+  })
 })

@@ -7,16 +7,14 @@
  * Then the issue-3 "done when": one program that switches only the Layer gets equal `Completion`s
  * from the same scenario in all three formats.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import { ChatRequest, Completion, LanguageModel, Policy, type StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { Anthropic, Gemini, OpenAiCompatible } from "@sluice/providers"
-import { Duration, Effect, Layer, Redacted } from "effect"
+import { Duration, Effect, Redacted } from "effect"
 import * as Adapters from "./support/adapters.js"
 import * as Json from "./support/json.js"
-
-const TestLayer = Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici)
+import { TestLayer } from "./support/onEmulator.js"
 
 /** What the conformance cases need to know about a format beyond its adapter. */
 interface Row {

@@ -6,7 +6,7 @@ import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { Config, ConfigProvider, Deferred, Effect, Either, Exit, Fiber, Option, Schema, Scope } from "effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { reader } from "./support/emulatorClients.js"
+import { openAiData as dataOf, reader } from "./support/emulatorClients.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -44,12 +44,6 @@ const chat = (emulator: Emulator.Service, options: ChatOptions = {}) =>
 
 const chatText = (emulator: Emulator.Service, options: ChatOptions = {}) =>
   Effect.flatMap(chat(emulator, options), (response) => Effect.promise(() => response.text()))
-
-/** The data of each complete SSE event (the emulator writes `data: …\n\n` only); a partial last event is left out. */
-const dataOf = (body: string): Array<string> =>
-  body.split("\n\n").slice(0, -1).filter((block) => block.startsWith("data: ")).map((block) =>
-    block.slice("data: ".length)
-  )
 
 // The wire shapes the tests look at, decoded loosely (extra fields are ignored).
 const UsageJson = Schema.Struct({

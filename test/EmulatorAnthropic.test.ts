@@ -5,13 +5,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { Effect, Either, Option } from "effect"
 import type { Options } from "./support/emulatorClients.js"
-import { anthropicEvents, reader, readJson, readStream, requestId, send, sendText } from "./support/emulatorClients.js"
+import { anthropicEvents, clientFor, reader, readJson, readStream, requestId } from "./support/emulatorClients.js"
 import * as Json from "./support/json.js"
 
-const stream = (emulator: Emulator.Service, options: Options = {}) => send("anthropic", emulator, options)
-const streamText = (emulator: Emulator.Service, options: Options = {}) => sendText("anthropic", emulator, options)
-const plainText = (emulator: Emulator.Service, options: Options = {}) =>
-  sendText("anthropic", emulator, { ...options, stream: false })
+const { plainText, stream, streamText } = clientFor("anthropic")
 const types = (body: string) => anthropicEvents(body).map((e) => e.event)
 
 const fixed = { text: "Hi there!", responseId: "msg_test" } satisfies Scenario.Scenario

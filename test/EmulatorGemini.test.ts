@@ -5,13 +5,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { Effect, Either, Option } from "effect"
 import type { Options } from "./support/emulatorClients.js"
-import { geminiChunks, geminiData, reader, readJson, readStream, requestId, send, sendText } from "./support/emulatorClients.js"
+import { clientFor, geminiChunks, geminiData, reader, readJson, readStream, requestId } from "./support/emulatorClients.js"
 import * as Json from "./support/json.js"
 
-const stream = (emulator: Emulator.Service, options: Options = {}) => send("gemini", emulator, options)
-const streamText = (emulator: Emulator.Service, options: Options = {}) => sendText("gemini", emulator, options)
-const plainText = (emulator: Emulator.Service, options: Options = {}) =>
-  sendText("gemini", emulator, { ...options, stream: false })
+const { plainText, stream, streamText } = clientFor("gemini")
 const post = (url: string, headers: Record<string, string>, body: unknown) =>
   Effect.promise(() =>
     fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) })

@@ -9,16 +9,15 @@
  * and inside each multi-byte UTF-8 character), so frames, finish, usage and end markers are cut too.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import { ChatRequest, Completion, type LanguageModel, type LlmError, Policy, StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
-import { Duration, Effect, Either, Layer, Schedule } from "effect"
+import { Duration, Effect, Either, Schedule } from "effect"
 import * as Http from "node:http"
 import * as Adapters from "./support/adapters.js"
 import { sendText } from "./support/emulatorClients.js"
-
-const TestLayer = Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici)
+import { serve } from "./support/loopback.js"
+import { TestLayer } from "./support/onEmulator.js"
 
 /**
  * The small answer every case starts from: reasoning, text with multi-byte characters (so default
@@ -466,28 +465,22 @@ const counted: Record<string, number> = {}
 
 /** A server that answers every request with the first `x-replay-cut` bytes of `x-replay-body`'s body, then ends cleanly. */
 const replayServer = (bodies: ReadonlyMap<string, Uint8Array>) =>
-  Effect.acquireRelease(
-    Effect.async<Http.Server>((resume) => {
-      const server = Http.createServer((req, res) => {
-        req.resume()
-        req.on("end", () => {
-          const body = bodies.get(String(req.headers["x-replay-body"]))
-          const cut = Number(req.headers["x-replay-cut"])
-          if (body === undefined || !Number.isInteger(cut)) {
-            res.writeHead(500).end()
-            return
-          }
-          res.writeHead(200, { "content-type": "text/event-stream" })
-          res.end(body.subarray(0, cut))
-        })
+  Effect.suspend(() => {
+    const server = Http.createServer((req, res) => {
+      req.resume()
+      req.on("end", () => {
+        const body = bodies.get(String(req.headers["x-replay-body"]))
+        const cut = Number(req.headers["x-replay-cut"])
+        if (body === undefined || !Number.isInteger(cut)) {
+          res.writeHead(500).end()
+          return
+        }
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        res.end(body.subarray(0, cut))
       })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) => Effect.async<void>((resume) => {
-      server.closeAllConnections()
-      server.close(() => resume(Effect.void))
     })
-  )
+    return Effect.as(serve(server), server)
+  })
 
 /** Byte offsets where each SSE event of a body ends (the format's blank-line separator included). */
 const eventEnds = (body: Uint8Array, separator: string): Array<number> => {

@@ -12,6 +12,7 @@ import { AnthropicStreamDecoder } from "../packages/providers/src/internal/Anthr
 import { GeminiStreamDecoder } from "../packages/providers/src/internal/GeminiStreamDecoder.js"
 import { OpenAiStreamDecoder } from "../packages/providers/src/internal/OpenAiStreamDecoder.js"
 import { type FormatName, sendText } from "./support/emulatorClients.js"
+import { splitAt } from "./support/wire.js"
 
 const site = { provider: "fuzz", model: "m", secrets: [] }
 
@@ -79,18 +80,6 @@ const mutate = (body: Uint8Array, m: Mutation): Uint8Array => {
     case "truncate":
       return body.subarray(0, at)
   }
-}
-
-const splitAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
-  const reads: Array<Uint8Array> = []
-  let last = 0
-  for (const p of points) {
-    reads.push(bytes.subarray(last, p))
-    last = p
-  }
-  reads.push(bytes.subarray(last))
-  return reads
 }
 
 describe("Fuzz: random bytes", () => {

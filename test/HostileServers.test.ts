@@ -19,6 +19,7 @@ import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Zlib from "node:zlib"
 import * as Adapters from "./support/adapters.js"
+import { listen, serve } from "./support/loopback.js"
 
 const format = Adapters.openai
 const where = { provider: format.name, model: format.model }
@@ -29,14 +30,6 @@ interface Hostile {
   readonly url: string
   readonly clientGone: Deferred.Deferred<number>
 }
-
-const listen = (server: Net.Server) =>
-  Effect.async<number>((resume) => {
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
 
 /** An HTTP server answering every request with `handler` (after the request body was read). */
 const httpServer = (handler: (res: Http.ServerResponse, req: Http.IncomingMessage, gone: () => void) => void) =>
@@ -49,14 +42,7 @@ const httpServer = (handler: (res: Http.ServerResponse, req: Http.IncomingMessag
       req.on("end", () => handler(res, req, gone))
       res.on("close", gone)
     })
-    yield* Effect.acquireRelease(listen(server), () =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      }))
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    return { url: `http://127.0.0.1:${port}`, clientGone } satisfies Hostile
+    return { url: yield* serve(server), clientGone } satisfies Hostile
   })
 
 /** A TCP server: `onRequest` gets each accepted socket once its first bytes (the request) arrived. */
@@ -74,12 +60,10 @@ const tcpServer = (onRequest: (socket: Net.Socket) => void) =>
         Deferred.unsafeDone(clientGone, Effect.succeed(performance.now() - started))
       })
     })
-    const port = yield* Effect.acquireRelease(listen(server), () =>
-      Effect.async<void>((resume) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => resume(Effect.void))
-      }))
-    return { url: `http://127.0.0.1:${port}`, clientGone } satisfies Hostile
+    const url = yield* listen(server, () => {
+      for (const socket of sockets) socket.destroy()
+    })
+    return { url, clientGone } satisfies Hostile
   })
 
 const sseHeaders = { "content-type": "text/event-stream", "cache-control": "no-cache" }

@@ -11,6 +11,7 @@ import { ChatRequest, type LanguageModel, LlmError, Policy, type StreamEvent } f
 import { Effect, Schedule } from "effect"
 import * as Http from "node:http"
 import * as Adapters from "./support/adapters.js"
+import { serve } from "./support/loopback.js"
 
 /** A server answering every request with `status`, `headers` and `body`; `requests` counts them. */
 const server = (headers: Http.OutgoingHttpHeaders, body: string) =>
@@ -24,20 +25,7 @@ const server = (headers: Http.OutgoingHttpHeaders, body: string) =>
         res.end(body)
       })
     })
-    const port = yield* Effect.acquireRelease(
-      Effect.async<number>((resume) => {
-        http.listen(0, "127.0.0.1", () => {
-          const address = http.address()
-          resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-        })
-      }),
-      () =>
-        Effect.async<void>((resume) => {
-          http.closeAllConnections()
-          http.close(() => resume(Effect.void))
-        })
-    )
-    return { url: `http://127.0.0.1:${port}`, state }
+    return { url: yield* serve(http), state }
   })
 
 /** Each format's non-streamed answer: reasoning, text, one tool call, a finish and usage (5 in, 7 out). */

@@ -1,41 +1,19 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ChatRequest, Completion, LanguageModel, type LlmError, type StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { OpenAiCompatible } from "@sluice/providers"
 import { Duration, Effect, Either, Fiber, Layer, Redacted, Stream } from "effect"
-
-const EmulatorLive = Emulator.layer()
-const TestLayer = Layer.mergeAll(EmulatorLive, NodeHttpClient.layerUndici)
+import { consume } from "./support/adapters.js"
+import { modelFor, TestLayer } from "./support/onEmulator.js"
 
 const request = ChatRequest.make({ model: "gpt-test", messages: [ChatRequest.system("Be brief."), ChatRequest.user("Say hello")] })
 const KEY = "sk-test-4f9a8b7c6d5e"
 
 /** An adapter pointed at the emulator, answering with `scenario`. */
 const model = (scenario: Scenario.Scenario | string, options: Partial<OpenAiCompatible.Options> = {}) =>
-  Effect.gen(function*() {
-    const emulator = yield* Emulator.Emulator
-    return yield* OpenAiCompatible.make({
-      baseUrl: emulator.openAiBaseUrl,
-      apiKey: Redacted.make(KEY),
-      provider: "emulator",
-      headers: Scenario.headers(scenario),
-      ...options
-    })
-  })
-
-/** Runs a stream, keeping every event the caller received, and the outcome. */
-const consume = (stream: Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError>) =>
-  Effect.gen(function*() {
-    const received: Array<StreamEvent.StreamEvent> = []
-    const result = yield* stream.pipe(
-      Stream.runForEach((event) => Effect.sync(() => received.push(event))),
-      Effect.either
-    )
-    return { received, completion: Completion.fromEvents(received), error: Either.isLeft(result) ? result.left : undefined }
-  })
+  modelFor(scenario, { apiKey: Redacted.make(KEY), ...options })
 
 const streamOf = (scenario: Scenario.Scenario | string, options: Partial<OpenAiCompatible.Options> = {}) =>
   Effect.flatMap(model(scenario, options), (m) => consume(m.stream(request)))

@@ -1,24 +1,15 @@
 /**
  * `Policy.detectBuffered`: a "stream" whose first token came only when the whole answer did.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { ChatRequest, Completion, LlmError, Policy, StreamEvent } from "@sluice/core"
+import { Completion, LlmError, Policy, StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
-import { OpenAiCompatible } from "@sluice/providers"
-import { Chunk, Deferred, Duration, Effect, Either, Fiber, Layer, Logger, Redacted, Stream, TestClock } from "effect"
+import { Deferred, Effect, Either, Fiber, Logger, Stream, TestClock } from "effect"
+import { longRequest as request, modelFor as openAiModel, TestLayer } from "./support/onEmulator.js"
+import { type Events, timed } from "./support/timed.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-type Events = ReadonlyArray<StreamEvent.StreamEvent>
-
-/** Each step's events arrive together (one chunk) after its delay, on the Clock. */
-const timed = (steps: ReadonlyArray<readonly [number, Events]>) =>
-  Stream.fromIterable(steps).pipe(
-    Stream.mapEffect(([ms, events]) => Effect.as(Effect.sleep(Duration.millis(ms)), Chunk.fromIterable(events))),
-    Stream.flattenChunks
-  )
 
 const finish = StreamEvent.finish("stop", "stop")
 /** `n` deltas of four characters. */
@@ -183,19 +174,10 @@ describe("Policy.detectBuffered", () => {
 // ---------------------------------------------------------------------------------------------
 // over HTTP
 
-const TestLayer = Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici)
-const request = ChatRequest.make({ model: "gpt-test", messages: [ChatRequest.user("Say something long")] })
-
 const modelFor = (scenario: Scenario.Scenario, options: Policy.DetectBufferedOptions = {}) =>
   Effect.gen(function*() {
-    const emulator = yield* Emulator.Emulator
     const summaries: Array<Policy.Summary> = []
-    const model = (yield* OpenAiCompatible.make({
-      baseUrl: emulator.openAiBaseUrl,
-      apiKey: Redacted.make("sk-test"),
-      provider: "emulator",
-      headers: Scenario.headers(scenario)
-    })).pipe(
+    const model = (yield* openAiModel(scenario)).pipe(
       Policy.detectBuffered(options),
       Policy.metrics({ onSummary: (s) => Effect.sync(() => summaries.push(s)) })
     )

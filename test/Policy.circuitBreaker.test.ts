@@ -1,12 +1,11 @@
 /**
  * `Policy.circuitBreaker`: a provider/model that keeps failing is skipped until a cooldown ends, then probed once.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ChatRequest, Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
-import { OpenAiCompatible } from "@sluice/providers"
-import { Deferred, Duration, Effect, Either, Fiber, Layer, Redacted, Stream, TestClock } from "effect"
+import { Deferred, Duration, Effect, Either, Fiber, Stream, TestClock } from "effect"
+import { modelFor as openAiModel, request, TestLayer } from "./support/onEmulator.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -237,17 +236,8 @@ describe("Policy.circuitBreaker", () => {
 // ---------------------------------------------------------------------------------------------
 // over HTTP
 
-const TestLayer = Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici)
-const request = ChatRequest.make({ model: "gpt-test", messages: [ChatRequest.user("Say hello")] })
-
 const modelFor = (scenario: Scenario.Scenario, breaker: Policy.CircuitBreakerService) =>
-  Effect.flatMap(Emulator.Emulator, (emulator) =>
-    OpenAiCompatible.make({
-      baseUrl: emulator.openAiBaseUrl,
-      apiKey: Redacted.make("sk-test"),
-      provider: "emulator",
-      headers: Scenario.headers(scenario)
-    }).pipe(Effect.map((model) => model.pipe(Policy.circuitBreaker(breaker)))))
+  openAiModel(scenario).pipe(Effect.map((model) => model.pipe(Policy.circuitBreaker(breaker))))
 
 const requestsWith = (scenario: Scenario.Scenario) =>
   Effect.map(Emulator.requests, (records) => records.filter((r) => r.scenarioKey === Scenario.headers(scenario)[Scenario.HeaderName]))

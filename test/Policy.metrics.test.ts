@@ -2,41 +2,29 @@
  * `Policy.metrics`: time to first token, inter-token gaps, tokens/s, attempts, as a summary, Effect
  * metrics and a tracing span.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { ChatRequest, Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
-import { OpenAiCompatible } from "@sluice/providers"
 import {
-  Chunk,
   Deferred,
   Duration,
   Effect,
   Either,
   Exit,
   Fiber,
-  Layer,
   Metric,
   MetricLabel,
   Option,
-  Redacted,
   Schedule,
   Stream,
   TestClock,
   Tracer
 } from "effect"
+import { modelFor, request, TestLayer } from "./support/onEmulator.js"
+import { timed } from "./support/timed.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-type Events = ReadonlyArray<StreamEvent.StreamEvent>
-
-/** Each step's events arrive together (one chunk) after its delay, on the Clock. */
-const timed = (steps: ReadonlyArray<readonly [number, Events]>) =>
-  Stream.fromIterable(steps).pipe(
-    Stream.mapEffect(([ms, events]) => Effect.as(Effect.sleep(Duration.millis(ms)), Chunk.fromIterable(events))),
-    Stream.flattenChunks
-  )
 
 const text = StreamEvent.textDelta
 const usage = StreamEvent.usage({ inputTokens: 3, outputTokens: 7, totalTokens: 10 })
@@ -276,18 +264,6 @@ describe("Policy.metrics", () => {
 
 // ---------------------------------------------------------------------------------------------
 // over HTTP
-
-const TestLayer = Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici)
-const request = ChatRequest.make({ model: "gpt-test", messages: [ChatRequest.user("Say hello")] })
-
-const modelFor = (scenario: Scenario.Scenario) =>
-  Effect.flatMap(Emulator.Emulator, (emulator) =>
-    OpenAiCompatible.make({
-      baseUrl: emulator.openAiBaseUrl,
-      apiKey: Redacted.make("sk-test"),
-      provider: "emulator",
-      headers: Scenario.headers(scenario)
-    }))
 
 layer(TestLayer, { excludeTestServices: true })("Policy.metrics over HTTP", (it) => {
   it.effect("ttft is at least the emulator's first-token delay; gaps and usage are measured", () =>

@@ -1,13 +1,12 @@
 /**
  * `Policy.smooth`: re-chunking text by word, line or RegExp, exactly preserving the text.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { ChatRequest, Completion, LlmError, Policy, StreamEvent } from "@sluice/core"
+import { Completion, LlmError, Policy, StreamEvent } from "@sluice/core"
 import { Emulator, Scenario } from "@sluice/emulator"
-import { OpenAiCompatible } from "@sluice/providers"
-import { Chunk, Deferred, Effect, Either, Fiber, Layer, Redacted, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Either, Fiber, Stream, TestClock } from "effect"
 import * as fc from "fast-check"
+import { longRequest as request, modelFor, TestLayer } from "./support/onEmulator.js"
 
 const site = { provider: "test", model: "m" }
 
@@ -229,18 +228,6 @@ describe("Policy.smooth", () => {
 
 // ---------------------------------------------------------------------------------------------
 // over HTTP
-
-const TestLayer = Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici)
-const request = ChatRequest.make({ model: "gpt-test", messages: [ChatRequest.user("Say something long")] })
-
-const modelFor = (scenario: Scenario.Scenario) =>
-  Effect.flatMap(Emulator.Emulator, (emulator) =>
-    OpenAiCompatible.make({
-      baseUrl: emulator.openAiBaseUrl,
-      apiKey: Redacted.make("sk-test"),
-      provider: "emulator",
-      headers: Scenario.headers(scenario)
-    }))
 
 /** Runs the stream until its first event, interrupts the consumer, and gives the request's record once it ended. */
 const interruptAfterFirstEvent = (stream: Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError>, scenario: Scenario.Scenario) =>

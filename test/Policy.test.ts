@@ -1,17 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
 import { Context, Duration, Effect, Either, Fiber, Option, Schedule, Stream, TestClock } from "effect"
+import { consume } from "./support/adapters.js"
 import { answer, fake, request, serverError } from "./support/fake.js"
-
-/** Runs a stream to its end, keeping what the caller received and how it ended. */
-const consume = <R>(stream: Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError, R>) =>
-  Effect.gen(function*() {
-    const received: Array<StreamEvent.StreamEvent> = []
-    const result = yield* stream.pipe(Stream.runForEach((e) => Effect.sync(() => received.push(e))), Effect.either)
-    return { received, completion: Completion.fromEvents(received), error: Either.isLeft(result) ? result.left : undefined }
-  })
-
-
 
 describe("Policy.guard", () => {
   it.effect("an end without Finish is IncompleteStream with the partial", () =>

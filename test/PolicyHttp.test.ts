@@ -1,11 +1,10 @@
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import { ChatRequest, Completion, LanguageModel, type LlmError, Policy, type StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { OpenAiCompatible } from "@sluice/providers"
-import { Effect, Either, Fiber, Layer, Schedule, Stream } from "effect"
+import { Effect, Either, Fiber, Schedule, Stream } from "effect"
+import { TestLayer } from "./support/onEmulator.js"
 
-const TestLayer = Layer.mergeAll(Emulator.layer(), NodeHttpClient.layerUndici)
 const request = ChatRequest.make({ model: "gpt-test", messages: [ChatRequest.user("Tell me about rivers")] })
 const text = "Rivers carry water from mountains to the sea, shaping valleys and deltas along the way."
 

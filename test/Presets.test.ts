@@ -1,10 +1,10 @@
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
 import { type ChatRequest, Completion, LanguageModel } from "@sluice/core"
 import { Presets } from "@sluice/providers"
 import { ConfigProvider, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { fakeHttpClient as fake } from "./support/fakeHttpClient.js"
 
 const secret = "sk-preset-secret-987654"
 const request: ChatRequest.ChatRequest = { model: "some-model", messages: [{ role: "user", content: "Hi" }], maxTokens: 64 }
@@ -13,17 +13,6 @@ const sseBody = [
   { id: "c1", object: "chat.completion.chunk", choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
   { id: "c1", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } }
 ].map((c) => `data: ${JSON.stringify(c)}\n\n`).join("") + "data: [DONE]\n\n"
-
-const fake = (answer: (request: HttpClientRequest.HttpClientRequest) => Response) => {
-  const requests: Array<HttpClientRequest.HttpClientRequest> = []
-  const client = HttpClient.make((req) =>
-    Effect.sync(() => {
-      requests.push(req)
-      return HttpClientResponse.fromWeb(req, answer(req))
-    })
-  )
-  return { requests, layer: Layer.succeed(HttpClient.HttpClient, client) }
-}
 
 const bodyOf = (req: HttpClientRequest.HttpClientRequest): { readonly [key: string]: unknown } => {
   const parsed: unknown = req.body._tag === "Uint8Array" ? JSON.parse(new TextDecoder().decode(req.body.body)) : {}

@@ -3,6 +3,7 @@ import { Sse } from "@sluice/core"
 import { Chunk, Effect, Either, Queue, Stream } from "effect"
 import * as fc from "fast-check"
 import { readFileSync } from "node:fs"
+import { splitAt } from "./support/wire.js"
 
 interface Vector {
   readonly name: string
@@ -180,19 +181,6 @@ describe("Sse properties", () => {
     .array(fc.tuple(line, lineEnd), { maxLength: 40 })
     .chain((lines) => fc.tuple(fc.constant(lines), fc.boolean()))
     .map(([lines, bom]) => (bom ? "\ufeff" : "") + lines.map(([l, e]) => l + e).join(""))
-
-  /** Splits bytes at the given cut points (any byte offset, so UTF-8 sequences and CRLF get split). */
-  const splitAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
-    const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
-    const reads: Array<Uint8Array> = []
-    let last = 0
-    for (const p of points) {
-      reads.push(bytes.subarray(last, p))
-      last = p
-    }
-    reads.push(bytes.subarray(last))
-    return reads
-  }
 
   it.effect("any split of a byte stream into reads gives the same events", () =>
     Effect.gen(function*() {

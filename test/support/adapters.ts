@@ -1,7 +1,8 @@
 /**
  * The three Sluice adapters, pointed at a server (the emulator, or a raw server of a test), behind one
  * interface, and the helpers the conformance, fault-matrix and hostile-server tests share: run a
- * stream keeping what the caller received, and check that a failure's `partial` is exactly that.
+ * stream keeping what the caller received (`consume`, which the policy tests use too), and check that
+ * a failure's `partial` is exactly that.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert } from "@effect/vitest"
@@ -97,7 +98,7 @@ export interface Outcome {
 }
 
 /** Runs a stream to its end, keeping every event the caller received and the failure, if any. */
-export const consume = (stream: Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError>): Effect.Effect<Outcome> =>
+export const consume = <R>(stream: Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError, R>): Effect.Effect<Outcome, never, R> =>
   Effect.suspend(() => {
     const received: Array<StreamEvent.StreamEvent> = []
     const start = performance.now()

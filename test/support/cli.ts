@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, existsSync, openSync } from "node:fs"
 import * as Http from "node:http"
 import { fileURLToPath } from "node:url"
+import { serve } from "./loopback.js"
 
 /** The bundle `npm run build` makes (`SLUICE_BUNDLE` names another, e.g. an older build, to see a test fail on it). */
 export const bundle = process.env.SLUICE_BUNDLE ?? fileURLToPath(new URL("../../packages/cli/dist/sluice.mjs", import.meta.url))
@@ -93,23 +94,13 @@ export const emulator = (scenario: Scenario.Scenario | string = "hello") => Emul
 
 /** A hostile server on loopback for the life of the scope: `handler` answers every request (its body read). */
 export const httpServer = (handler: (req: Http.IncomingMessage, res: Http.ServerResponse) => void) =>
-  Effect.acquireRelease(
-    Effect.async<Http.Server>((resume) => {
-      const server = Http.createServer((req, res) => {
-        req.resume()
-        req.on("end", () => handler(req, res))
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(Effect.map((server) => {
-    const address = server.address()
-    return { url: `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}` }
-  }))
+  Effect.suspend(() => {
+    const server = Http.createServer((req, res) => {
+      req.resume()
+      req.on("end", () => handler(req, res))
+    })
+    return Effect.map(serve(server), (url) => ({ url }))
+  })
 
 const shellQuote = (arg: string): string => `'${arg.replaceAll("'", "'\\''")}'`
 

@@ -104,6 +104,13 @@ export const send = (format: FormatName, emulator: Emulator.Service, options: Op
 export const sendText = (format: FormatName, emulator: Emulator.Service, options: Options = {}) =>
   Effect.flatMap(send(format, emulator, options), (response) => Effect.promise(() => response.text()))
 
+/** `send` and `sendText` in one format: a streamed request's response, its body, and a non-streamed request's body. */
+export const clientFor = (format: FormatName) => ({
+  stream: (emulator: Emulator.Service, options: Options = {}) => send(format, emulator, options),
+  streamText: (emulator: Emulator.Service, options: Options = {}) => sendText(format, emulator, options),
+  plainText: (emulator: Emulator.Service, options: Options = {}) => sendText(format, emulator, { ...options, stream: false })
+})
+
 // ---------------------------------------------------------------------------------------------
 // reading bodies
 

@@ -9,6 +9,7 @@
  */
 import { Effect, type Scope } from "effect"
 import * as Http from "node:http"
+import { serve } from "./loopback.js"
 
 export type Format = "openai" | "anthropic" | "gemini"
 
@@ -244,18 +245,5 @@ export const keyEchoServer: Effect.Effect<{ readonly url: string }, never, Scope
       res.writeHead(reply.status, { ...reply.headers, "x-echo-key": key, "x-request-id": `req_${key}` }).end(reply.body)
     })
   })
-  const port = yield* Effect.acquireRelease(
-    Effect.async<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-      })
-    }),
-    () =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
-  return { url: `http://127.0.0.1:${port}` }
+  return { url: yield* serve(server) }
 })

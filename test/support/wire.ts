@@ -16,6 +16,13 @@ export const readsAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<U
   return parts
 }
 
+/**
+ * Splits bytes into reads at the given cut points, each taken modulo one more than the length, in any
+ * order, repeats ignored (so a property test's random offsets split UTF-8 sequences and CRLF too).
+ */
+export const splitAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> =>
+  readsAt(bytes, [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b))
+
 /** `run`, `events` and `failure` over a body decoded by a fresh decoder each time. */
 export const harness = (site: { readonly provider: string; readonly model: string }, decoder: () => WireDecoder.WireDecoder) => {
   const run = (body: string, reads?: ReadonlyArray<number>): Effect.Effect<Exit.Exit<ReadonlyArray<StreamEvent.StreamEvent>, LlmError.LlmError>> =>

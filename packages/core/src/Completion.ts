@@ -18,6 +18,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import type * as Types from "effect/Types"
 import * as StreamEvent from "./StreamEvent.js"
 
 /**
@@ -34,17 +35,11 @@ export const ToolCall = Schema.Struct({ id: Schema.String, name: Schema.String, 
 export type ToolCall = typeof ToolCall.Type
 
 /**
- * Token usage of a completion.
+ * Token usage of a completion: the figures of a `Usage` event, without its tag.
  * @since 0.1.0
  * @category schemas
  */
-export const Usage = Schema.Struct({
-  inputTokens: Schema.Int,
-  outputTokens: Schema.Int,
-  totalTokens: Schema.Int,
-  cachedInputTokens: Schema.optional(Schema.Int),
-  reasoningTokens: Schema.optional(Schema.Int)
-})
+export const Usage = StreamEvent.Usage.omit("_tag")
 
 /**
  * @since 0.1.0
@@ -203,13 +198,7 @@ export class Accumulator {
  * @category conversions
  */
 export const usageFromEvent = (event: StreamEvent.Usage): Usage => {
-  const usage: {
-    inputTokens: number
-    outputTokens: number
-    totalTokens: number
-    cachedInputTokens?: number
-    reasoningTokens?: number
-  } = { inputTokens: event.inputTokens, outputTokens: event.outputTokens, totalTokens: event.totalTokens }
+  const usage: Types.Mutable<Usage> = { inputTokens: event.inputTokens, outputTokens: event.outputTokens, totalTokens: event.totalTokens }
   if (event.cachedInputTokens !== undefined) usage.cachedInputTokens = event.cachedInputTokens
   if (event.reasoningTokens !== undefined) usage.reasoningTokens = event.reasoningTokens
   return usage

@@ -289,31 +289,10 @@ export class BufferedStream extends Schema.TaggedError<BufferedStream>()("Buffer
 }
 
 /**
- * Any Sluice failure.
- * @since 0.1.0
- * @category models
+ * Every failure class, listed once: the `LlmError` type, its schema and `isLlmError`'s tags come
+ * from this list, and `byTag` is typed from it.
  */
-export type LlmError =
-  | RateLimited
-  | AuthenticationFailed
-  | ContextLengthExceeded
-  | InvalidRequest
-  | ServerError
-  | Timeout
-  | TransportError
-  | IncompleteStream
-  | ProviderStreamError
-  | DecodeError
-  | MissingUsage
-  | CircuitOpen
-  | BufferedStream
-
-/**
- * The schema of every failure, for serialisation.
- * @since 0.1.0
- * @category schemas
- */
-export const LlmError = Schema.Union(
+const classes = [
   RateLimited,
   AuthenticationFailed,
   ContextLengthExceeded,
@@ -327,23 +306,27 @@ export const LlmError = Schema.Union(
   MissingUsage,
   CircuitOpen,
   BufferedStream
-)
+] as const
 
-const tags: ReadonlySet<string> = new Set([
-  "RateLimited",
-  "AuthenticationFailed",
-  "ContextLengthExceeded",
-  "InvalidRequest",
-  "ServerError",
-  "Timeout",
-  "TransportError",
-  "IncompleteStream",
-  "ProviderStreamError",
-  "DecodeError",
-  "MissingUsage",
-  "CircuitOpen",
-  "BufferedStream"
-])
+type ErrorClass = (typeof classes)[number]
+
+/**
+ * Any Sluice failure.
+ * @since 0.1.0
+ * @category models
+ */
+export type LlmError = InstanceType<ErrorClass>
+
+/**
+ * The schema of every failure, for serialisation.
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LlmError = Schema.Union(...classes)
+
+type Tag = LlmError["_tag"]
+
+const tags: ReadonlySet<string> = new Set(classes.map((c) => c._tag))
 
 /**
  * True for any Sluice failure.
@@ -354,31 +337,55 @@ export const isLlmError = (u: unknown): u is LlmError =>
   Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && tags.has(u._tag) &&
   Predicate.hasProperty(u, "provider") && Predicate.hasProperty(u, "model")
 
+/** Each class's instances and the fields its constructor takes, under its tag. */
+type Instances = { readonly [C in ErrorClass as C["_tag"]]: InstanceType<C> }
+type Props = { readonly [C in ErrorClass as C["_tag"]]: ConstructorParameters<C>[0] }
+
+/**
+ * Per tag: the class (to rebuild an error with another `partial`) and whether the same request tried
+ * again may succeed. Its type comes from `classes`, so a tag left out, one too many or the wrong class
+ * under a tag does not compile.
+ */
+const byTag: {
+  readonly [K in Tag]: {
+    readonly Class: new(props: Props[K]) => Instances[K]
+    readonly retryable: boolean | ((error: Instances[K]) => boolean)
+  }
+} = {
+  RateLimited: { Class: RateLimited, retryable: true },
+  AuthenticationFailed: { Class: AuthenticationFailed, retryable: false },
+  ContextLengthExceeded: { Class: ContextLengthExceeded, retryable: false },
+  InvalidRequest: { Class: InvalidRequest, retryable: false },
+  ServerError: { Class: ServerError, retryable: true },
+  Timeout: { Class: Timeout, retryable: true },
+  TransportError: { Class: TransportError, retryable: true },
+  IncompleteStream: { Class: IncompleteStream, retryable: true },
+  ProviderStreamError: { Class: ProviderStreamError, retryable: (error) => error.retryable },
+  DecodeError: { Class: DecodeError, retryable: false },
+  MissingUsage: { Class: MissingUsage, retryable: false },
+  CircuitOpen: { Class: CircuitOpen, retryable: false },
+  BufferedStream: { Class: BufferedStream, retryable: false }
+}
+
+/** Indexed by a tag type `K`, the table's entry and the error agree on their class. */
+const retryableAs = <K extends Tag>(tag: K, error: Instances[K]): boolean => {
+  const retryable = byTag[tag].retryable
+  return typeof retryable === "boolean" ? retryable : retryable(error)
+}
+
 /**
  * Whether trying the same request again may succeed.
  * @since 0.1.0
  * @category predicates
  */
-export const isRetryable = (error: LlmError): boolean => {
-  switch (error._tag) {
-    case "RateLimited":
-    case "ServerError":
-    case "Timeout":
-    case "TransportError":
-    case "IncompleteStream":
-      return true
-    case "ProviderStreamError":
-      return error.retryable
-    case "AuthenticationFailed":
-    case "ContextLengthExceeded":
-    case "InvalidRequest":
-    case "DecodeError":
-    case "MissingUsage":
-    case "CircuitOpen":
-    case "BufferedStream":
-      return false
-  }
-}
+export const isRetryable = (error: LlmError): boolean => retryableAs(error._tag, error)
+
+/**
+ * The same error, of its own class, with `partial` replaced: every other field is copied as it is,
+ * `cause` by name because `Error` makes it a non-enumerable property, which a spread skips.
+ */
+const rebuild = <K extends Tag>(tag: K, error: Instances[K], partial: Completion.Completion): Instances[K] =>
+  new byTag[tag].Class({ ...error, ...(Predicate.hasProperty(error, "cause") ? { cause: error.cause } : {}), partial })
 
 /**
  * The same error with `partial` set to what the caller received (unchanged when it already has one).
@@ -393,47 +400,4 @@ export const withPartial = (error: LlmError, partial: Completion.Completion): Ll
  * @since 0.1.0
  * @category combinators
  */
-export const replacePartial = (error: LlmError, partial: Completion.Completion): LlmError => {
-  switch (error._tag) {
-    case "RateLimited":
-      return new RateLimited({ ...fieldsOf(error), retryAfter: error.retryAfter, providerMessage: error.providerMessage, partial })
-    case "AuthenticationFailed":
-      return new AuthenticationFailed({ ...fieldsOf(error), status: error.status, providerMessage: error.providerMessage, partial })
-    case "ContextLengthExceeded":
-      return new ContextLengthExceeded({ ...fieldsOf(error), providerMessage: error.providerMessage, partial })
-    case "InvalidRequest":
-      return new InvalidRequest({
-        ...fieldsOf(error),
-        status: error.status,
-        code: error.code,
-        providerMessage: error.providerMessage,
-        partial
-      })
-    case "ServerError":
-      return new ServerError({ ...fieldsOf(error), status: error.status, providerMessage: error.providerMessage, partial })
-    case "Timeout":
-      return new Timeout({ ...fieldsOf(error), phase: error.phase, after: error.after, partial })
-    case "TransportError":
-      return new TransportError({ ...fieldsOf(error), reason: error.reason, cause: error.cause, partial })
-    case "IncompleteStream":
-      return new IncompleteStream({ ...fieldsOf(error), ending: error.ending, partial })
-    case "ProviderStreamError":
-      return new ProviderStreamError({
-        ...fieldsOf(error),
-        errorType: error.errorType,
-        providerMessage: error.providerMessage,
-        retryable: error.retryable,
-        partial
-      })
-    case "DecodeError":
-      return new DecodeError({ ...fieldsOf(error), reason: error.reason, data: error.data, partial })
-    case "MissingUsage":
-      return new MissingUsage({ ...fieldsOf(error), partial })
-    case "CircuitOpen":
-      return new CircuitOpen({ ...fieldsOf(error), reopensAt: error.reopensAt, partial })
-    case "BufferedStream":
-      return new BufferedStream({ ...fieldsOf(error), spreadMs: error.spreadMs, firstTokenMs: error.firstTokenMs, partial })
-  }
-}
-
-const fieldsOf = (error: LlmError) => ({ provider: error.provider, model: error.model })
+export const replacePartial = (error: LlmError, partial: Completion.Completion): LlmError => rebuild(error._tag, error, partial)
