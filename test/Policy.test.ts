@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
-import { Context, Duration, Effect, Either, Fiber, Option, Schedule, Stream, TestClock } from "effect"
+import { Adapter, Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
+import { Duration, Effect, Either, Fiber, Option, Schedule, Stream, TestClock } from "effect"
 import { answer, fake, request, serverError } from "./support/fake.js"
 
 /** Runs a stream to its end, keeping what the caller received and how it ended. */
@@ -132,14 +132,13 @@ describe("Policy.timeout", () => {
 const readingBody = (reads: ReadonlyArray<number>) =>
   LanguageModel.make({
     provider: "fake",
-    capabilities: { continuation: "instruction", policyAware: true },
-    streamIn: () => Stream.die("not used"),
-    complete: () =>
+    capabilities: { continuation: "instruction" },
+    streamWith: () => Stream.die("not used"),
+    completeWith: (_request, context) =>
       Effect.gen(function*() {
-        const progress = yield* Effect.serviceOption(Policy.BodyProgress)
         for (const pause of reads) {
           yield* Effect.sleep(Duration.millis(pause))
-          Option.map(progress, (p) => p.onRead(100))
+          context.bodyProgress?.(100)
         }
         return { text: "done", reasoning: "", toolCalls: [], usage: null, finishReason: "stop" as const }
       })
@@ -214,18 +213,17 @@ const awareWords = (words: ReadonlyArray<string>, gapMs: number) => {
   const aborted: Array<LlmError.LlmError> = []
   const service = LanguageModel.make({
     provider: "fake",
-    capabilities: { continuation: "instruction", policyAware: true },
-    streamIn: (_request, context) => {
-      const progress = Context.getOption(context, Policy.Progress)
+    capabilities: { continuation: "instruction" },
+    streamWith: (_request, context) => {
       const word = (text: string) =>
-        Policy.abortableSleep(context, Duration.millis(gapMs)).pipe(
+        Adapter.abortableSleep(context, Duration.millis(gapMs)).pipe(
           Effect.tapError((error) => Effect.sync(() => aborted.push(error))),
           Effect.as(StreamEvent.textDelta(text)),
-          Effect.tap((event) => Effect.sync(() => Option.map(progress, (p) => p.onEvents([event]))))
+          Effect.tap((event) => Effect.sync(() => context.progress?.([event])))
         )
       return Stream.fromIterable(words).pipe(Stream.mapEffect(word), Stream.concat(Stream.make(StreamEvent.finish("stop", "stop"))))
     },
-    complete: () => Effect.die("not used")
+    completeWith: () => Effect.die("not used")
   })
   return { service, aborted }
 }
@@ -264,12 +262,12 @@ describe("Policy.timeout over a policy-aware service (no race per read)", () => 
       let calls = 0
       const failing = LanguageModel.make({
         provider: "fake",
-        capabilities: { continuation: "instruction", policyAware: true },
-        streamIn: () => Stream.suspend(() => {
+        capabilities: { continuation: "instruction" },
+        streamWith: () => Stream.suspend(() => {
           calls++
           return Stream.fail(serverError())
         }),
-        complete: () => Effect.die("not used")
+        completeWith: () => Effect.die("not used")
       })
       const fiber = yield* consume(
         failing.pipe(Policy.timeout({ idle: "1 minute" }), Policy.retry({ schedule: Schedule.spaced("10 seconds") }), Policy.timeout({ total: "25 seconds" }))
@@ -289,16 +287,16 @@ describe("Policy.timeout over a policy-aware service (no race per read)", () => 
       // 60 s wait that registers: it must end at once, not a minute later.
       const service = LanguageModel.make({
         provider: "fake",
-        capabilities: { continuation: "instruction", policyAware: true },
-        streamIn: (_request, context) =>
+        capabilities: { continuation: "instruction" },
+        streamWith: (_request, context) =>
           Stream.fromEffect(Effect.gen(function*() {
             yield* Effect.sleep("3 seconds")
-            yield* Policy.abortableSleep(context, Duration.minutes(1)).pipe(
+            yield* Adapter.abortableSleep(context, Duration.minutes(1)).pipe(
               Effect.ensuring(Effect.flatMap(Effect.clock, (clock) => Effect.sync(() => (endedAt = clock.unsafeCurrentTimeMillis()))))
             )
             return StreamEvent.textDelta("late")
           })),
-        complete: () => Effect.die("not used")
+        completeWith: () => Effect.die("not used")
       })
       const fiber = yield* consume(service.pipe(Policy.timeout({ total: "2 seconds" })).stream(request)).pipe(Effect.fork)
       yield* TestClock.adjust("3 seconds")
@@ -576,7 +574,7 @@ describe("Policy attempts", () => {
       const attempts: Array<Policy.Attempt> = []
       // Adapters record each request; these fakes do the same.
       const recorded = (svc: LanguageModel.Service) =>
-        LanguageModel.make({ ...svc, stream: (req) => Policy.recordAttempt(svc.stream(req), { provider: svc.provider, model: req.model }) })
+        LanguageModel.fromStream({ ...svc, stream: (req) => Adapter.recordAttempt(svc.stream(req), { provider: svc.provider, model: req.model }) })
       const ra = recorded(fake(() => Stream.fail(serverError()), { provider: "a" }).service)
       const rb = recorded(fake(() => Stream.fromIterable(answer("b")), { provider: "b" }).service)
       const composed = Policy.failover([{ service: rb }], { retry: { maxAttempts: 2, schedule: Schedule.spaced("1 second") } })(ra)

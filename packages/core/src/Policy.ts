@@ -16,22 +16,9 @@
  *
  * @since 0.1.0
  */
-export type { Attempt, Middleware, StreamPolicy } from "./internal/policy/core.js"
-export {
-  Abort,
-  abortableSleep,
-  AttemptInfo,
-  Attempts,
-  BodyProgress,
-  ConnectTimeout,
-  Deadline,
-  deadlinePassed,
-  listen,
-  onAbort,
-  Progress,
-  recordAttempt,
-  recordCall
-} from "./internal/policy/core.js"
+export type { Attempt } from "./internal/policy/attempts.js"
+export type { Middleware, StreamPolicy } from "./internal/policy/builders.js"
+export { Attempts } from "./internal/policy/context.js"
 export * from "./internal/policy/continuation.js"
 export * from "./internal/policy/failover.js"
 export * from "./internal/policy/guard.js"

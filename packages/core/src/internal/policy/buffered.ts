@@ -2,17 +2,15 @@
  * Buffered-stream detection: a "stream" whose first token came only when the whole answer did.
  * @internal
  */
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { Accumulator } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import { isToken } from "../../StreamEvent.js"
-import { streamPolicy, type StreamPolicy } from "./core.js"
-import { BufferedReports, Burst, charsOf, checkBuffered, type Criterion, defaultCriterion, nowMs } from "./measure.js"
+import { streamPolicy, type StreamPolicy } from "./builders.js"
+import { Burst, charsOf, checkBuffered, type Criterion, defaultCriterion, nowMs } from "./measure.js"
 
 export type { BufferedWarning } from "./measure.js"
 
@@ -59,7 +57,7 @@ export const detectBuffered = (options: DetectBufferedOptions = {}): StreamPolic
     LanguageModel.unwrap(
       Effect.gen(function*() {
         const clock = yield* Effect.clock
-        const reports = Context.getOption(context, BufferedReports)
+        const report = context.buffered
         const startMs = nowMs(clock)
         let firstTokenMs: number | undefined
         let lastTokenMs = startMs
@@ -87,7 +85,7 @@ export const detectBuffered = (options: DetectBufferedOptions = {}): StreamPolic
         })
         const atEnd = Stream.unwrap(Effect.suspend(() => {
           const warning = checkBuffered(criterion, { startMs, firstTokenMs, lastTokenMs, chars, deltas, burst })
-          if (Option.isSome(reports)) reports.value.report({ warning })
+          if (report !== undefined) report({ warning })
           if (warning === undefined) return Effect.succeed(Stream.empty)
           const error = new LlmError.BufferedStream({
             ...site,

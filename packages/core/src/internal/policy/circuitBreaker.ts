@@ -14,7 +14,8 @@ import * as Stream from "effect/Stream"
 import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
-import { combinedCapabilities, type Middleware } from "./core.js"
+import type { Middleware } from "./builders.js"
+import type { PolicyContext } from "./context.js"
 
 /**
  * What a breaker is kept per: a provider and a model.
@@ -383,7 +384,7 @@ export const circuitBreaker = (breaker: CircuitBreakerService, options: CircuitB
     return Option.isSome(failure) && LlmError.isLlmError(failure.value) && isFailure(failure.value) ? "failure" : "ignored"
   }
   return (self) => {
-    const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
+    const streamWith = (request: ChatRequest, context: PolicyContext) =>
       Stream.suspend(() => {
         const key: CircuitKey = { provider: self.provider, model: request.model }
         let completed = false
@@ -391,15 +392,15 @@ export const circuitBreaker = (breaker: CircuitBreakerService, options: CircuitB
           // Acquired uninterruptibly and settled when the stream's scope closes, whatever ends it (the
           // scope's exit is the stream's): a probe can never be left running in the breaker's books.
           Effect.acquireRelease(breaker.acquire(key), (permit, exit) => permit.settle(outcomeOf(exit, completed))),
-          () => Stream.concat(LanguageModel.streamIn(self, request, context), Stream.execute(Effect.sync(() => (completed = true))))
+          () => Stream.concat(self.streamWith(request, context), Stream.execute(Effect.sync(() => (completed = true))))
         ))
       })
-    const complete = (request: ChatRequest) =>
+    const completeWith = (request: ChatRequest, context: PolicyContext) =>
       Effect.acquireUseRelease(
         breaker.acquire({ provider: self.provider, model: request.model }),
-        () => self.complete(request),
+        () => self.completeWith(request, context),
         (permit, exit) => permit.settle(outcomeOf(exit, true))
       )
-    return LanguageModel.make({ provider: self.provider, capabilities: combinedCapabilities(self, []), streamIn, complete })
+    return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamWith, completeWith })
   }
 }

@@ -3,14 +3,15 @@
  * @internal
  */
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Stream from "effect/Stream"
 import type { ChatRequest, Message } from "../../ChatRequest.js"
 import { Accumulator } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import { type StreamEvent, textDelta } from "../../StreamEvent.js"
-import { AttemptInfo, combinedCapabilities, deadlinePassed, type Middleware, nothing, pass, stage } from "./core.js"
+import type { Middleware } from "./builders.js"
+import { deadlinePassed, type PolicyContext } from "./context.js"
+import { nothing, pass, stage } from "./stage.js"
 
 /**
  * Options of `continuation`.
@@ -132,7 +133,7 @@ export const continuation = (options: ContinuationOptions = {}): Middleware => (
   const via = options.via ?? self
   const minOverlap = options.minOverlap ?? 8
   const maxOverlap = options.maxOverlap ?? 256
-  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
+  const streamWith = (request: ChatRequest, context: PolicyContext) =>
     Stream.suspend(() => {
       const received = new Accumulator()
       let continuations = 0
@@ -152,11 +153,11 @@ export const continuation = (options: ContinuationOptions = {}): Middleware => (
             continuations++
             const before = received.text
             const next = continuationRequest(request, before, via.capabilities, options.instruction)
-            const continued = LanguageModel.streamIn(via, next, Context.add(context, AttemptInfo, { kind: "continuation", spliceAt: before.length }))
+            const continued = via.streamWith(next, { ...context, attempt: { kind: "continuation", spliceAt: before.length } })
             return attempt(splice(continued, before, minOverlap, maxOverlap))
           })
         )
-      return attempt(LanguageModel.streamIn(self, request, context))
+      return attempt(self.streamWith(request, context))
     })
-  return LanguageModel.make({ provider: self.provider, capabilities: combinedCapabilities(self, [via]), streamIn, complete: self.complete })
+  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamWith, completeWith: self.completeWith })
 }

@@ -2,14 +2,14 @@
  * Failover across models and providers, routing by error class.
  * @internal
  */
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import { AttemptInfo, combinedCapabilities, deadlinePassed, type Middleware, observe } from "./core.js"
+import type { Middleware } from "./builders.js"
+import { deadlinePassed, listen, type PolicyContext } from "./context.js"
 import { retry, type RetryOptions } from "./retry.js"
 
 /**
@@ -99,35 +99,18 @@ export const failover = (routes: ReadonlyArray<Route>, options: FailoverOptions 
     return open.reduce((earliest, e) => (e.reopensAt < earliest.reopensAt ? e : earliest))
   }
 
-  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
+  const streamWith = (request: ChatRequest, context: PolicyContext) =>
     Stream.suspend(() => {
       const errors: Array<LlmError.LlmError> = []
-      const failedOver = Context.add(context, AttemptInfo, failoverInfo)
+      const failedOver: PolicyContext = { ...context, attempt: failoverInfo }
       const attempt = (index: number): Stream.Stream<StreamEvent, LlmError.LlmError> => {
         let emitted = false
         const service = candidates[index].service
-        return observe(LanguageModel.isPolicyAware(service), index === 0 ? context : failedOver, () => (emitted = true), (attemptContext) =>
-          LanguageModel.streamIn(service, requestFor(request, index), attemptContext)).pipe(
-            Stream.catchAll((error) => {
-              if (emitted || index + 1 >= candidates.length || !when(error) || deadlinePassed(context) !== undefined) {
-                return Stream.fail(lastFailure(errors, error))
-              }
-              errors.push(error)
-              return attempt(index + 1)
-            })
-          )
-      }
-      return attempt(0)
-    })
-
-  const complete = (request: ChatRequest) =>
-    Effect.suspend(() => {
-      const errors: Array<LlmError.LlmError> = []
-      const attempt = (index: number): ReturnType<LanguageModel.Service["complete"]> => {
-        const source = candidates[index].service.complete(requestFor(request, index))
-        return (index === 0 ? source : Effect.provideService(source, AttemptInfo, failoverInfo)).pipe(
-          Effect.catchAll((error) => {
-            if (index + 1 >= candidates.length || !when(error)) return Effect.fail(lastFailure(errors, error))
+        return service.streamWith(requestFor(request, index), listen(index === 0 ? context : failedOver, () => (emitted = true))).pipe(
+          Stream.catchAll((error) => {
+            if (emitted || index + 1 >= candidates.length || !when(error) || deadlinePassed(context) !== undefined) {
+              return Stream.fail(lastFailure(errors, error))
+            }
             errors.push(error)
             return attempt(index + 1)
           })
@@ -136,10 +119,20 @@ export const failover = (routes: ReadonlyArray<Route>, options: FailoverOptions 
       return attempt(0)
     })
 
-  return LanguageModel.make({
-    provider: self.provider,
-    capabilities: combinedCapabilities(self, candidates.map((c) => c.service)),
-    streamIn,
-    complete
-  })
+  const completeWith = (request: ChatRequest, context: PolicyContext) =>
+    Effect.suspend(() => {
+      const errors: Array<LlmError.LlmError> = []
+      const failedOver: PolicyContext = { ...context, attempt: failoverInfo }
+      const attempt = (index: number): ReturnType<LanguageModel.Service["complete"]> =>
+        candidates[index].service.completeWith(requestFor(request, index), index === 0 ? context : failedOver).pipe(
+          Effect.catchAll((error) => {
+            if (index + 1 >= candidates.length || !when(error)) return Effect.fail(lastFailure(errors, error))
+            errors.push(error)
+            return attempt(index + 1)
+          })
+        )
+      return attempt(0)
+    })
+
+  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamWith, completeWith })
 }

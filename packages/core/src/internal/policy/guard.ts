@@ -7,7 +7,8 @@ import * as Effect from "effect/Effect"
 import { Accumulator, type Completion } from "../../Completion.js"
 import * as LlmError from "../../LlmError.js"
 import type { FinishReason, StreamEvent } from "../../StreamEvent.js"
-import { type ChunkResult, nothing, pass, type Site, stage, streamPolicy, type StreamPolicy } from "./core.js"
+import { type Site, streamPolicy, type StreamPolicy } from "./builders.js"
+import { type ChunkResult, nothing, pass, stage } from "./stage.js"
 
 /**
  * Options of `guard`.
@@ -86,7 +87,7 @@ export const guard = (options: GuardOptions = {}): StreamPolicy => {
           onFailure: (error) => (acc.events === 0 ? error : LlmError.withPartial(error, acc.snapshot()))
         }
       }),
-    (self, site) => Effect.flatMap(self, (completion) => {
+    (inner, site, context) => Effect.flatMap(inner(context), (completion) => {
       const error = check(site, completion)
       return error === undefined ? Effect.succeed(completion) : Effect.fail(error)
     })

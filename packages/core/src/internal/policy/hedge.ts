@@ -4,7 +4,6 @@
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,7 +15,8 @@ import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
 import { isToken, type StreamEvent } from "../../StreamEvent.js"
-import { AttemptInfo, combinedCapabilities, deadlinePassed, type Middleware, Progress } from "./core.js"
+import type { Middleware } from "./builders.js"
+import { deadlinePassed, type PolicyContext } from "./context.js"
 import type { Route } from "./failover.js"
 
 /**
@@ -85,29 +85,30 @@ export const hedge = (options: HedgeOptions): Middleware => (self) => {
     service: route.service ?? self,
     model: route.model
   }))
-  const streamOf = (request: ChatRequest, index: number, context: Context.Context<never>): Candidate => {
+  const streamOf = (request: ChatRequest, index: number, context: PolicyContext): Candidate => {
     const model = candidates[index].model
-    const attemptContext = index === 0 ? context : Context.add(context, AttemptInfo, hedgeInfo)
-    const outer = Context.getOption(attemptContext, Progress)
+    const attemptContext: PolicyContext = index === 0 ? context : { ...context, attempt: hedgeInfo }
+    const outer = attemptContext.progress
     const service = candidates[index].service
     const routed = model === undefined ? request : { ...request, model }
-    if (Option.isNone(outer)) return { stream: LanguageModel.streamIn(service, routed, attemptContext), win: () => {} }
+    if (outer === undefined) return { stream: service.streamWith(routed, attemptContext), win: () => {} }
     // A candidate's events reach the caller only if it wins: until then they are not reported on.
     let won = false
-    const gated = Context.add(attemptContext, Progress, {
-      onEvents: (events) => {
-        if (won) outer.value.onEvents(events)
+    const gated: PolicyContext = {
+      ...attemptContext,
+      progress: (events) => {
+        if (won) outer(events)
       }
-    })
+    }
     return {
-      stream: LanguageModel.streamIn(service, routed, gated),
+      stream: service.streamWith(routed, gated),
       win: (head) => {
         won = true
-        for (const chunk of head) outer.value.onEvents(Chunk.toReadonlyArray(chunk))
+        for (const chunk of head) outer(Chunk.toReadonlyArray(chunk))
       }
     }
   }
-  const raceFrom = (request: ChatRequest, index: number, context: Context.Context<never>): Effect.Effect<Started, LlmError.LlmError> => {
+  const raceFrom = (request: ChatRequest, index: number, context: PolicyContext): Effect.Effect<Started, LlmError.LlmError> => {
     const current = start(streamOf(request, index, context))
     if (index + 1 >= candidates.length) return current
     return Effect.gen(function*() {
@@ -122,7 +123,7 @@ export const hedge = (options: HedgeOptions): Middleware => (self) => {
       return yield* Effect.race(first, next)
     })
   }
-  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
+  const streamWith = (request: ChatRequest, context: PolicyContext) =>
     Stream.unwrapScoped(
       Effect.gen(function*() {
         const winner = yield* raceFrom(request, 0, context).pipe(
@@ -140,10 +141,5 @@ export const hedge = (options: HedgeOptions): Middleware => (self) => {
         )
       })
     )
-  return LanguageModel.make({
-    provider: self.provider,
-    capabilities: combinedCapabilities(self, candidates.map((c) => c.service)),
-    streamIn,
-    complete: self.complete
-  })
+  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamWith, completeWith: self.completeWith })
 }

@@ -1,11 +1,10 @@
 /**
  * What the measuring policies (`metrics`, `detectBuffered`) share: a precise clock reading, the
- * buffered-stream criterion and the channel through which `detectBuffered` tells `metrics` its verdict.
+ * buffered-stream criterion and the verdict `detectBuffered` tells `metrics` (through the policy context's `buffered`).
  * Not re-exported: the public names live in `buffered.ts` and `metrics.ts`.
  * @internal
  */
 import type * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 
 /** Milliseconds (fractional) on the clock's monotonic scale: for durations, not dates. */
 export const nowMs = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1e6
@@ -133,8 +132,3 @@ export const checkBuffered = (criterion: Criterion, timing: Timing): BufferedWar
 export interface BufferedVerdict {
   readonly warning: BufferedWarning | undefined
 }
-
-/** Where `detectBuffered` reports its verdict; `metrics` provides one to the stream it wraps. */
-export class BufferedReports extends Context.Tag("@sluice/core/Policy/BufferedReports")<BufferedReports, {
-  readonly report: (verdict: BufferedVerdict) => void
-}>() {}

@@ -6,7 +6,6 @@
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -24,11 +23,13 @@ import { usageFromEvent } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type { LlmError } from "../../LlmError.js"
 import type { FinishReason, StreamEvent } from "../../StreamEvent.js"
-import { type Attempt, AttemptInfo, Attempts, type Site, streamPolicy, type StreamPolicy } from "./core.js"
+import type * as Adapter from "../../Adapter.js"
+import type { Attempt } from "./attempts.js"
+import { type Site, streamPolicy, type StreamPolicy } from "./builders.js"
+import type { PolicyContext } from "./context.js"
 import {
   type BufferedVerdict,
   type BufferedWarning,
-  BufferedReports,
   Burst,
   checkBuffered,
   defaultCriterion,
@@ -200,15 +201,17 @@ class Request {
   verdict: BufferedVerdict | undefined
   readonly startMs: number
   readonly startedAt: number
-  readonly collector: Context.Tag.Service<Attempts>
-  readonly reports: Context.Tag.Service<BufferedReports> = { report: (verdict) => (this.verdict = verdict) }
+  readonly collector: Adapter.AttemptSink
+  readonly reports = (verdict: BufferedVerdict): void => {
+    this.verdict = verdict
+  }
 
   constructor(
     readonly site: Site,
     readonly call: Summary["call"],
     readonly clock: Clock.Clock,
-    outer: Option.Option<Context.Tag.Service<Attempts>>,
-    readonly info: Option.Option<Context.Tag.Service<AttemptInfo>>,
+    outer: Adapter.AttemptSink | undefined,
+    readonly info: Adapter.AttemptInfo | undefined,
     readonly labels: ReadonlyArray<MetricLabel.MetricLabel>,
     readonly span: Option.Option<Tracer.Span>
   ) {
@@ -217,7 +220,7 @@ class Request {
     this.collector = {
       record: (attempt) => {
         this.recorded.push(attempt)
-        if (Option.isSome(outer)) outer.value.record(attempt)
+        if (outer !== undefined) outer.record(attempt)
       }
     }
   }
@@ -259,7 +262,7 @@ class Request {
     const attempts: ReadonlyArray<Attempt> = this.recorded.length > 0 ? this.recorded : [{
       provider: this.site.provider,
       model: this.site.model,
-      kind: Option.isSome(this.info) ? this.info.value.kind : "initial",
+      kind: this.info === undefined ? "initial" : this.info.kind,
       startedAt: this.startedAt,
       endedAt: this.clock.unsafeCurrentTimeMillis(),
       events: figures.events,
@@ -352,11 +355,11 @@ class Request {
   }
 }
 
-const startRequest = (site: Site, call: Summary["call"], context: Context.Context<never>, span: Option.Option<Tracer.Span>) =>
+const startRequest = (site: Site, call: Summary["call"], context: PolicyContext, span: Option.Option<Tracer.Span>) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
-    const outer = Context.getOption(context, Attempts)
-    const info = Context.getOption(context, AttemptInfo)
+    const outer = context.attempts
+    const info = context.attempt
     const fiberLabels = yield* FiberRef.get(FiberRef.currentMetricLabels)
     const labels = [...fiberLabels, MetricLabel.make("provider", site.provider), MetricLabel.make("model", site.model)]
     return new Request(site, call, clock, outer, info, labels, span)
@@ -368,18 +371,18 @@ const spanOptions = (site: Site): Tracer.SpanOptions => ({
 })
 
 const measureStream = <R>(
-  inner: (context: Context.Context<never>) => Stream.Stream<StreamEvent, LlmError, R>,
+  inner: (context: PolicyContext) => Stream.Stream<StreamEvent, LlmError, R>,
   site: Site,
-  context: Context.Context<never>,
+  context: PolicyContext,
   onSummary: MetricsOptions["onSummary"]
 ): Stream.Stream<StreamEvent, LlmError, R> =>
   LanguageModel.unwrap(Effect.gen(function*() {
-    // The span is made and ended here and handed to what is inside through its context: `Stream.withSpan`
+    // The span is made and ended here and handed to what is inside in the policy context: `Stream.withSpan`
     // would provide it on every read.
-    const parent = Context.getOption(context, Tracer.ParentSpan)
+    const parent = context.span
     const span = yield* Effect.makeSpan("sluice.stream", {
       ...spanOptions(site),
-      ...(Option.isSome(parent) ? { parent: parent.value } : {})
+      ...(parent === undefined ? {} : { parent })
     })
     const request = yield* startRequest(site, "stream", context, Option.some(span))
     const clock = request.clock
@@ -393,12 +396,7 @@ const measureStream = <R>(
     let usage: Usage | null = null
     let finishReason: FinishReason | null = null
     let completed = false
-    const services = Context.add(
-      Context.add(Context.add(context, Attempts, request.collector), BufferedReports, request.reports),
-      Tracer.ParentSpan,
-      span
-    )
-    const observed = Stream.mapChunks(inner(services), (chunk) => {
+    const observed = Stream.mapChunks(inner({ ...context, attempts: request.collector, buffered: request.reports, span }), (chunk) => {
       const batch = Chunk.toReadonlyArray(chunk)
       events += batch.length
       let now: number | undefined
@@ -450,33 +448,40 @@ const measureStream = <R>(
   }))
 
 const measureComplete = (
-  self: Effect.Effect<Completion, LlmError>,
+  inner: (context: PolicyContext) => Effect.Effect<Completion, LlmError>,
   site: Site,
+  context: PolicyContext,
   onSummary: MetricsOptions["onSummary"]
 ): Effect.Effect<Completion, LlmError> =>
-  Effect.flatMap(
-    Effect.flatMap(Effect.context<never>(), (context) => Effect.flatMap(Effect.option(Effect.currentSpan), (span) => startRequest(site, "complete", context, span))),
-    (request) =>
-    self.pipe(
-      Effect.provideService(Attempts, request.collector),
-      Effect.onExit((exit) => {
-        const completion = Exit.isSuccess(exit) ? exit.value : undefined
-        const summary = request.finish({
-          exit,
-          completed: true,
-          firstTokenMs: undefined,
-          lastTokenMs: request.startMs,
-          gaps: undefined,
-          chars: 0,
-          deltas: 0,
-          burst: new Burst(),
-          events: 0,
-          usage: completion?.usage ?? null,
-          finishReason: completion?.finishReason ?? null
+  Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+    Effect.flatMap(startRequest(site, "complete", context, span), (request) =>
+      inner({
+        ...context,
+        attempts: request.collector,
+        ...(Option.isSome(span) ? { span: span.value } : {})
+      }).pipe(
+        Effect.onExit((exit) => {
+          const completion = Exit.isSuccess(exit) ? exit.value : undefined
+          const summary = request.finish({
+            exit,
+            completed: true,
+            firstTokenMs: undefined,
+            lastTokenMs: request.startMs,
+            gaps: undefined,
+            chars: 0,
+            deltas: 0,
+            burst: new Burst(),
+            events: 0,
+            usage: completion?.usage ?? null,
+            finishReason: completion?.finishReason ?? null
+          })
+          return onSummary === undefined ? Effect.void : onSummary(summary)
         })
-        return onSummary === undefined ? Effect.void : onSummary(summary)
-      })
-    )).pipe(Effect.withSpan("sluice.complete", spanOptions(site)))
+      ))).pipe(
+      // One effect: the span is the fiber's current one inside too (for a `complete` of your own), and
+      // handed down in the policy context.
+      Effect.withSpan("sluice.complete", { ...spanOptions(site), ...(context.span === undefined ? {} : { parent: context.span }) })
+    )
 
 /**
  * Measures every request: time to first token (to the first text, reasoning or tool-call delta), the gaps
@@ -495,7 +500,7 @@ export const metrics = (options: MetricsOptions = {}): StreamPolicy => {
     }
   return streamPolicy(
     (inner, site, context) => measureStream(inner, siteOf(site), context, options.onSummary),
-    (self, site) => measureComplete(self, siteOf(site), options.onSummary)
+    (inner, site, context) => measureComplete(inner, siteOf(site), context, options.onSummary)
   )
 }
 

@@ -5,7 +5,6 @@
 import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
-import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -14,7 +13,8 @@ import { Accumulator } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import { abortableSleep, streamPolicy, type StreamPolicy } from "./core.js"
+import { streamPolicy, type StreamPolicy } from "./builders.js"
+import { abortableSleep, type PolicyContext } from "./context.js"
 
 /**
  * Options of `smooth`.
@@ -270,11 +270,11 @@ const smoothStage = <R>(
 
 const isText = (event: StreamEvent): boolean => event._tag === "TextDelta" || event._tag === "ReasoningDelta"
 
-/** Spaces text events at least `delayMs` apart; other events pass at once. A pause ends when a deadline's `Abort` fires. */
+/** Spaces text events at least `delayMs` apart; other events pass at once. A pause ends when a deadline's abort fires. */
 const pace = <R>(
   self: Stream.Stream<StreamEvent, LlmError.LlmError, R>,
   delayMs: number,
-  context: Context.Context<never>
+  context: PolicyContext
 ): Stream.Stream<StreamEvent, LlmError.LlmError, R> =>
   LanguageModel.unwrap(Effect.map(Effect.clock, (clock) => {
     let lastAt: number | undefined
