@@ -126,8 +126,8 @@ describe("Policy.timeout", () => {
 })
 
 /**
- * A service whose `complete` reads its body as an adapter does: a read reported to the `Policy.BodyProgress`
- * in its context after each pause of `reads` (milliseconds), then the answer.
+ * A service whose `complete` reads its body as an adapter does: a read reported to the `bodyProgress`
+ * of its policy context after each pause of `reads` (milliseconds), then the answer.
  */
 const readingBody = (reads: ReadonlyArray<number>) =>
   LanguageModel.make({
@@ -206,7 +206,7 @@ describe("Policy.timeout on complete (the non-streamed call)", () => {
 
 /**
  * A policy-aware service, as an adapter is: each word comes after a pause of `gapMs` that ends when the
- * `Policy.Abort` in its context fires, and is reported to the `Policy.Progress`; `aborted` records the
+ * deadline's `abort` in its policy context fires, and is reported to its `progress`; `aborted` records the
  * failures the deadline gave its waits.
  */
 const awareWords = (words: ReadonlyArray<string>, gapMs: number) => {
