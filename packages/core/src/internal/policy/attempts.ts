@@ -11,34 +11,9 @@ import type * as Adapter from "../../Adapter.js"
 import { type Completion, type Usage, usageFromEvent } from "../../Completion.js"
 import type { LlmError } from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
+import type { Attempt } from "../../Policy.js"
 import { unwrap } from "../unwrap.js"
 import { current } from "./context.js"
-
-/**
- * One try at a request, as the request-level policies record it.
- * @since 0.1.0
- * @category models
- */
-export interface Attempt {
-  readonly provider: string
-  readonly model: string
-  /** Which policy made it: the first try, a retry, a failover, a hedge or a continuation. */
-  readonly kind: "initial" | "retry" | "failover" | "hedge" | "continuation"
-  readonly startedAt: number
-  readonly endedAt: number
-  /** Events this attempt handed on. */
-  readonly events: number
-  /** The failure that ended it, if any. */
-  readonly error?: { readonly _tag: LlmError["_tag"]; readonly message: string } | undefined
-  /** Usage the attempt reported (a failed attempt's tokens still cost money). */
-  readonly usage?: Usage | undefined
-  /** For a continuation: the characters of text the caller already had when it was spliced on. */
-  readonly spliceAt?: number | undefined
-  /** True when the attempt was interrupted (a hedge's loser, a timeout, the caller going away). */
-  readonly interrupted?: boolean | undefined
-  /** False when the server answered the streaming request with a whole JSON completion instead of a stream; absent when it streamed. */
-  readonly streamed?: false | undefined
-}
 
 /** Records each run of a stream as an `Attempt` when the record (default: the fiber's) has an attempt log. */
 export const recordAttempt = <R>(

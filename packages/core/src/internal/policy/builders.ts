@@ -1,5 +1,5 @@
 /**
- * The two shapes a policy takes, and the builder of a stream-level policy (usable on a stream or a service).
+ * The builder of a stream-level policy (usable on a stream or a service); the two shapes a policy takes are in `Policy`.
  * @internal
  */
 import * as Effect from "effect/Effect"
@@ -10,38 +10,9 @@ import type { Completion } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type { LlmError } from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
+import type { StreamPolicy } from "../../Policy.js"
 import { unwrap } from "../unwrap.js"
 import { fromContext, type PolicyContext, watched } from "./context.js"
-
-/**
- * A request-level policy: takes a service, gives a service that issues requests its own way.
- * @since 0.1.0
- * @category models
- */
-export type Middleware = (self: LanguageModel.Service) => LanguageModel.Service
-
-/**
- * A stream-level policy: applies to one stream of events, or to every stream a service gives.
- * @since 0.1.0
- * @category models
- */
-export interface StreamPolicy {
-  <Self extends Stream.Stream<StreamEvent, LlmError, unknown> | LanguageModel.Service>(self: Self): StreamPolicy.Result<Self>
-}
-
-/**
- * @since 0.1.0
- */
-export declare namespace StreamPolicy {
-  /**
-   * A stream policy gives back what it was given: a stream of events, or a service.
-   * @since 0.1.0
-   * @category models
-   */
-  export type Result<Self> = Self extends LanguageModel.Service ? LanguageModel.Service
-    : Self extends Stream.Stream<infer _A, infer _E, infer R> ? Stream.Stream<StreamEvent, LlmError, R>
-    : never
-}
 
 /** The provider and model a stream-level policy wraps (for errors), when known. */
 export type Site = Adapter.Site

@@ -15,21 +15,8 @@ import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
 import { isToken, type StreamEvent } from "../../StreamEvent.js"
-import type { Middleware } from "./builders.js"
+import type { HedgeOptions, Middleware } from "../../Policy.js"
 import { deadlinePassed, type PolicyContext } from "./context.js"
-import type { Route } from "./failover.js"
-
-/**
- * Options of `hedge`.
- * @since 0.1.0
- * @category models
- */
-export interface HedgeOptions {
-  /** How long to wait for a first token before starting the next route too. */
-  readonly after: Duration.DurationInput
-  /** The routes to hedge with, in order (the wrapped service is the first). */
-  readonly routes: ReadonlyArray<Route>
-}
 
 /** A started candidate: what it emitted up to its first token, and the pull for the rest. */
 interface Started {
@@ -72,13 +59,7 @@ const start = (candidate: Candidate): Effect.Effect<Started, LlmError.LlmError> 
 
 const hedgeInfo = { kind: "hedge" } as const
 
-/**
- * If no first token comes within `after`, starts the next route as well (at once if the current
- * one fails); the first to emit a token wins and the others are interrupted, their requests aborted.
- * At most one request per route.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.hedge`. */
 export const hedge = (options: HedgeOptions): Middleware => (self) => {
   const after = Duration.decode(options.after)
   const candidates = [{ service: self, model: undefined }, ...options.routes].map((route) => ({

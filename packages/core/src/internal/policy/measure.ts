@@ -5,6 +5,7 @@
  * @internal
  */
 import type * as Clock from "effect/Clock"
+import type { BufferedWarning } from "../../Policy.js"
 
 /** Milliseconds (fractional) on the clock's monotonic scale: for durations, not dates. */
 export const nowMs = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1e6
@@ -12,30 +13,6 @@ export const nowMs = (clock: Clock.Clock): number => Number(clock.unsafeCurrentT
 /** The characters a token event carries (text, reasoning or tool-call arguments). */
 export const charsOf = (event: { readonly _tag: string; readonly text?: string; readonly argumentsDelta?: string }): number =>
   event._tag === "ToolCallDelta" ? (event.argumentsDelta ?? "").length : (event.text ?? "").length
-
-/**
- * A buffered-stream warning: the answer's text came at once instead of as it was generated — all of
- * it within a small margin of the first token, or most of it in one burst after a hold behind the
- * first few tokens.
- * @since 0.1.0
- * @category models
- */
-export interface BufferedWarning {
-  /** From the start of the request to the first token. */
-  readonly firstTokenMs: number
-  /** From the first token to the last. */
-  readonly spreadMs: number
-  /** From the start of the request to the last token. */
-  readonly totalMs: number
-  /** Characters of text, reasoning and tool-call arguments. */
-  readonly chars: number
-  /** Token events (text, reasoning and tool-call deltas). */
-  readonly deltas: number
-  /** The silence before the replayed text (0 when the whole answer came with its first token). */
-  readonly heldMs: number
-  /** The characters that came at once (`chars` when the whole answer did). */
-  readonly replayedChars: number
-}
 
 /** The criterion, resolved from the options. */
 export interface Criterion {

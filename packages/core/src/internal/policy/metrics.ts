@@ -24,84 +24,20 @@ import * as LanguageModel from "../../LanguageModel.js"
 import type { LlmError } from "../../LlmError.js"
 import type { FinishReason, StreamEvent } from "../../StreamEvent.js"
 import type * as Adapter from "../../Adapter.js"
-import type { Attempt } from "./attempts.js"
-import { type Site, streamPolicy, type StreamPolicy } from "./builders.js"
+import type { Attempt, Measured, MetricsOptions, StreamPolicy, Summary } from "../../Policy.js"
+import { type Site, streamPolicy } from "./builders.js"
 import type { PolicyContext } from "./context.js"
 import {
   type BufferedVerdict,
-  type BufferedWarning,
   Burst,
   checkBuffered,
   defaultCriterion,
   nowMs
 } from "./measure.js"
 
-/**
- * What one request measured, handed to `onSummary` once at its end (success, failure or interruption).
- * Durations are milliseconds on the `Clock` service; `null` where there is nothing to measure.
- * @since 0.1.0
- * @category models
- */
-export interface Summary {
-  readonly provider: string
-  readonly model: string
-  /** `"stream"` or `"complete"`. */
-  readonly call: "stream" | "complete"
-  /**
-   * Whether the answer arrived as a stream: false for `complete`, and for a stream whose server answered with a
-   * whole JSON completion instead (a gateway that ignores `stream: true`; its attempt says `streamed: false`).
-   */
-  readonly streamed: boolean
-  /** Epoch milliseconds. */
-  readonly startedAt: number
-  /** From the start to the first text, reasoning or tool-call delta, in whole milliseconds. */
-  readonly ttftMs: number | null
-  /** From the start to the end of the stream (or of the call), in whole milliseconds. */
-  readonly durationMs: number
-  /** The gaps between successive token deltas (deltas that arrived together count as 0). */
-  readonly interTokenMs: { readonly p50: number; readonly p90: number; readonly max: number } | null
-  /** Output tokens per second of generation (from the first token to the end; the whole call for `complete`). */
-  readonly tokensPerSecond: number | null
-  /** From usage when the provider reported it, else the number of token deltas (see `outputTokensEstimated`). */
-  readonly outputTokens: number | null
-  /** True when `outputTokens` counts deltas because no usage came. */
-  readonly outputTokensEstimated: boolean
-  /** The usage of the answer the caller received. */
-  readonly usage: Usage | null
-  /** Usage added up over every attempt, failed ones included (they cost money too); `usage` when none was recorded. */
-  readonly totalUsage: Usage | null
-  /** Every try, as the request-level policies inside recorded them (one, made up here, when none did). */
-  readonly attempts: ReadonlyArray<Attempt>
-  readonly finishReason: FinishReason | null
-  /** `complete`: the stream ended (or the call returned); `failure`: it failed; `interrupted`: the caller went away or stopped reading. */
-  readonly ending: "complete" | "failure" | "interrupted"
-  /** The failure, when `ending` is `failure` (a defect has none). */
-  readonly error?: { readonly _tag: LlmError["_tag"]; readonly message: string } | undefined
-  /** Set when the stream looked like a buffered replay (by an inner `detectBuffered`, else by its default criterion). */
-  readonly buffered?: BufferedWarning | undefined
-}
-
-/**
- * Options of `metrics`.
- * @since 0.1.0
- * @category models
- */
-export interface MetricsOptions {
-  /** Called once at the end of each request with its summary. */
-  readonly onSummary?: ((summary: Summary) => Effect.Effect<void>) | undefined
-  /** The provider to report when applied to a bare stream (a service reports its own). */
-  readonly provider?: string | undefined
-  /** The model to report when applied to a bare stream (a service reports the request's). */
-  readonly model?: string | undefined
-}
-
 const ms = (start: number, factor: number, count: number) => MetricBoundaries.exponential({ start, factor, count })
 
-/**
- * The Effect metrics `metrics` updates, each tagged with `provider` and `model` (plus the fiber's metric labels).
- * @since 0.1.0
- * @category metrics
- */
+/** The implementation of `Policy.instruments`. */
 export const instruments = {
   /** Time to first token, per streamed request. */
   timeToFirstToken: Metric.histogram("sluice_time_to_first_token_ms", ms(10, 2, 14), "time to the first token (ms)"),
@@ -483,15 +419,7 @@ const measureComplete = (
       Effect.withSpan("sluice.complete", { ...spanOptions(site), ...(context.span === undefined ? {} : { parent: context.span }) })
     )
 
-/**
- * Measures every request: time to first token (to the first text, reasoning or tool-call delta), the gaps
- * between token deltas, tokens per second, duration and attempts (collected from the request-level policies
- * inside, and passed on to any collector outside). Updates the Effect metrics in `instruments`, runs the
- * request in a span `sluice.stream` / `sluice.complete` with `sluice.provider`, `sluice.model` and the
- * figures as attributes, and hands `onSummary` the `Summary` once at the end.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.metrics`. */
 export const metrics = (options: MetricsOptions = {}): StreamPolicy => {
   const siteOf = (site: Site): Site =>
     options.provider === undefined && options.model === undefined ? site : {
@@ -504,22 +432,7 @@ export const metrics = (options: MetricsOptions = {}): StreamPolicy => {
   )
 }
 
-/**
- * A measured stream and its summary: `summary` waits for the stream's end (run the stream first, or alongside).
- * @since 0.1.0
- * @category models
- */
-export interface Measured<R> {
-  readonly stream: Stream.Stream<StreamEvent, LlmError, R>
-  readonly summary: Effect.Effect<Summary>
-}
-
-/**
- * Wraps a stream in `metrics` and gives a handle to its summary, e.g.
- * `const { stream, summary } = yield* Policy.withSummary(model.stream(request), { provider: model.provider, model: request.model })`.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.withSummary`. */
 export const withSummary: {
   (options?: MetricsOptions): <R>(self: Stream.Stream<StreamEvent, LlmError, R>) => Effect.Effect<Measured<R>>
   <R>(self: Stream.Stream<StreamEvent, LlmError, R>, options?: MetricsOptions): Effect.Effect<Measured<R>>

@@ -15,32 +15,10 @@ import { Accumulator } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import type { Middleware } from "./builders.js"
+import type { Middleware, RetryOptions } from "../../Policy.js"
 import { abortableSleep, deadlinePassed, listen, type PolicyContext } from "./context.js"
 
-/**
- * Options of `retry`.
- * @since 0.1.0
- * @category models
- */
-export interface RetryOptions {
-  /** The schedule between attempts (default: exponential from 250 ms, doubling, jittered, at most 3 retries). */
-  readonly schedule?: Schedule.Schedule<unknown, LlmError.LlmError> | undefined
-  /** A schedule per error tag, e.g. more patience for `RateLimited` than for `ServerError`. */
-  readonly schedules?: { readonly [Tag in LlmError.LlmError["_tag"]]?: Schedule.Schedule<unknown, LlmError.LlmError> } | undefined
-  /** Hard cap on attempts, the first included, whatever the schedules say (default 4). */
-  readonly maxAttempts?: number | undefined
-  /** Which failures to retry (default `LlmError.isRetryable`). */
-  readonly while?: ((error: LlmError.LlmError) => boolean) | undefined
-  /** Retry a stream that already handed events to the caller (default false: they would see text twice; see `continuation`). */
-  readonly afterOutput?: boolean | undefined
-}
-
-/**
- * The default retry schedule: exponential from 250 ms, doubling, jittered, at most 3 retries.
- * @since 0.1.0
- * @category constants
- */
+/** The implementation of `Policy.defaultRetrySchedule`. */
 export const defaultRetrySchedule: Schedule.Schedule<unknown, LlmError.LlmError> = Schedule.exponential("250 millis", 2).pipe(
   Schedule.jittered,
   Schedule.intersect(Schedule.recurs(3))
@@ -100,12 +78,7 @@ class Retrier {
 
 const retryInfo = { kind: "retry" } as const
 
-/**
- * Retries failed requests on a `Schedule`: only retryable errors, honouring `retryAfter`, within any
- * total deadline, by default only while nothing reached the caller, never more than `maxAttempts`.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.retry`. */
 export const retry = (options: RetryOptions = {}): Middleware => (self) => {
   const streamWith = (request: ChatRequest, context: PolicyContext) =>
     Stream.suspend(() => {

@@ -8,27 +8,9 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as LlmError from "../../LlmError.js"
 import { isToken, type StreamEvent } from "../../StreamEvent.js"
-import { type Site, streamPolicy, type StreamPolicy } from "./builders.js"
+import type { StreamPolicy, TimeoutOptions } from "../../Policy.js"
+import { type Site, streamPolicy } from "./builders.js"
 import { listen, Waits, withDeadline } from "./context.js"
-
-/**
- * Options of `timeout`; each bound is optional.
- * @since 0.1.0
- * @category models
- */
-export interface TimeoutOptions {
-  /** From the start of the request to the response headers (enforced by the adapter, which sees them). */
-  readonly connect?: Duration.DurationInput | undefined
-  /** From the start of the request to the first text, reasoning or tool-call delta (for `complete`: to the first read of the answer's body). */
-  readonly firstToken?: Duration.DurationInput | undefined
-  /**
-   * Between two events (before the first token too, when `firstToken` is not set); keep-alive comments do
-   * not count. For `complete`: between two reads of the answer's body.
-   */
-  readonly idle?: Duration.DurationInput | undefined
-  /** The whole request: applied outside retry and failover, one deadline over every attempt. */
-  readonly total?: Duration.DurationInput | undefined
-}
 
 const millis = (input: Duration.DurationInput | undefined): number | undefined =>
   input === undefined ? undefined : Duration.toMillis(Duration.decode(input))
@@ -116,20 +98,7 @@ class Watch {
   }
 }
 
-/**
- * Fails a stream with `Timeout{phase}` when a deadline passes, aborting the request. The deadline
- * aborts the waits inside through the policy context (one watchdog fiber per stream, nothing per read), and
- * the events that count are those the service reports (an adapter: those it decodes, before `smooth` or a
- * splice may hold them); over a Sluice adapter an answer whose last bytes had already arrived when the
- * deadline passed still ends normally. Over a bare stream or a service of your own (`fromStream`) the
- * stage around it interrupts the stream.
- * Applied to a service, `firstToken` and `idle` bound each attempt made through it, `complete` too: there
- * the first read of the answer's body counts as the first token and a gap between reads as idle (Sluice's
- * adapters report their reads to the context's `bodyProgress`; a `complete` of your own that reports none
- * must answer within `firstToken`, or `idle` when no `firstToken` is set). `total` bounds both.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.timeout`. */
 export const timeout = (options: TimeoutOptions): StreamPolicy => {
   const bounds: Bounds = { firstTokenMs: millis(options.firstToken), idleMs: millis(options.idle), totalMs: millis(options.total) }
   const watching = bounds.firstTokenMs !== undefined || bounds.idleMs !== undefined
