@@ -23,7 +23,7 @@ interface Started {
   readonly head: ReadonlyArray<Chunk.Chunk<StreamEvent>>
   readonly pull: Effect.Effect<Chunk.Chunk<StreamEvent>, Option.Option<LlmError.LlmError>>
   readonly scope: Scope.CloseableScope
-  /** Called once it won: from then on its events count as handed on (`Progress`). */
+  /** Called once it won: from then on its events count as handed on (reported to `progress`). */
   readonly win: () => void
 }
 
