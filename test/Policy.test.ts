@@ -592,4 +592,22 @@ describe("Policy attempts", () => {
       ])
       assert.deepStrictEqual(attempts[2].usage, { inputTokens: 3, outputTokens: 4, totalTokens: 7 })
     }))
+
+  it.effect("a complete of your own sees the policy context in its fiber: its calls are recorded with their kind", () =>
+    Effect.gen(function*() {
+      const attempts: Array<Policy.Attempt> = []
+      const svc = fake((call) => (call === 1 ? Stream.fail(serverError()) : Stream.fromIterable(answer("ok")))).service
+      const recorded = LanguageModel.fromStream({
+        ...svc,
+        complete: (req) => Adapter.recordCall(svc.complete(req), { provider: svc.provider, model: req.model })
+      })
+      const fiber = yield* recorded.pipe(Policy.retry({ schedule: Schedule.spaced("1 second") })).complete(request).pipe(
+        Effect.provideService(Policy.Attempts, { record: (attempt) => attempts.push(attempt) }),
+        Effect.fork
+      )
+      yield* TestClock.adjust("1 minute")
+      const completion = yield* Fiber.join(fiber)
+      assert.strictEqual(completion.text, "ok")
+      assert.deepStrictEqual(attempts.map((x) => [x.kind, x.error?._tag]), [["initial", "ServerError"], ["retry", undefined]])
+    }))
 })
