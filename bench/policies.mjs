@@ -3,7 +3,7 @@
 // each variant drains the stream. Median of RUNS (after one warm-up) per variant, variants alternating.
 // Run: npm run build && node bench/policies.mjs [variant ...]   (RUNS=7 CHUNKS=2688 PER=37; JSON=1 prints JSON)
 import { ChatRequest, LanguageModel, Policy, StreamEvent } from "@sluice/core"
-import { Chunk, Context, Effect, Option, Stream } from "effect"
+import { Chunk, Effect, Option, Stream } from "effect"
 
 const RUNS = Number(process.env.RUNS ?? 7)
 const CHUNKS = Number(process.env.CHUNKS ?? 2688)
@@ -13,7 +13,7 @@ const chunks = Array.from({ length: CHUNKS }, (_, c) =>
   Chunk.unsafeFromArray(Array.from({ length: PER }, (_, i) => StreamEvent.textDelta(words[(c * PER + i) % words.length]))))
 chunks.push(Chunk.make(StreamEvent.finish("stop", "stop"), StreamEvent.usage({ inputTokens: 5, outputTokens: CHUNKS * PER, totalTokens: 5 + CHUNKS * PER })))
 
-// Reports each chunk to the `Policy.Progress` in its context, as an adapter does.
+// Reports each chunk to the policy context's `progress`, as an adapter does.
 const source = (progress) =>
   Stream.suspend(() => {
     let i = 0
@@ -21,17 +21,17 @@ const source = (progress) =>
       setImmediate(() => {
         if (i === chunks.length) return resume(Effect.fail(Option.none()))
         const chunk = chunks[i++]
-        if (progress !== undefined) progress.onEvents(Chunk.toReadonlyArray(chunk))
+        if (progress !== undefined) progress(Chunk.toReadonlyArray(chunk))
         resume(Effect.succeed(chunk))
       })
     }))
   })
-// Policy-aware, as an adapter is: nothing here waits but the macrotask per chunk, and it reports progress.
+// Honours the policy context, as an adapter does (`LanguageModel.make`, no stage): nothing here waits but the
+// macrotask per chunk, and it reports progress.
 const service = LanguageModel.make({
   provider: "bench",
-  capabilities: { continuation: "instruction", policyAware: true },
-  streamIn: (_request, context) => source(Option.getOrUndefined(Context.getOption(context, Policy.Progress))),
-  complete: () => Effect.die("not used")
+  streamWith: (_request, context) => source(context.progress),
+  completeWith: () => Effect.die("not used")
 })
 const request = ChatRequest.make({ model: "m", messages: [ChatRequest.user("go")] })
 

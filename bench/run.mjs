@@ -660,7 +660,7 @@ if (results.policies !== undefined) {
   ))
   const m = p.inMemory
   if (m !== undefined) {
-    lines.push(`In memory (bench/policies.mjs: ${fmt(m.chunks)} chunks of ${m.eventsPerChunk} events from a policy-aware fake, median of ${m.runs}): ${
+    lines.push(`In memory (bench/policies.mjs: ${fmt(m.chunks)} chunks of ${m.eventsPerChunk} events from a fake that honours the policy context, median of ${m.runs}): ${
       Object.entries(m.rows).filter(([name]) => name !== "bare").map(([name, r]) => `${name} ${r.addedMs >= 0 ? "+" : "−"}${fmt(Math.abs(r.addedMs), 1)} ms`).join(", ")
     } over the bare ${fmt(m.rows.bare?.ms, 1)} ms`)
   }

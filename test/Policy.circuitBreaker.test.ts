@@ -21,7 +21,7 @@ type Behaviour = Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError>
 const fakeProvider = () => {
   const queue: Array<Behaviour> = []
   const calls: Array<string> = []
-  const service = LanguageModel.make({
+  const service = LanguageModel.fromStream({
     provider: "fake",
     stream: (request) =>
       Stream.suspend(() => {

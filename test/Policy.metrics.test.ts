@@ -3,7 +3,7 @@
  * metrics and a tracing span.
  */
 import { assert, describe, it, layer } from "@effect/vitest"
-import { ChatRequest, Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
+import { Adapter, ChatRequest, Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import {
   Deferred,
@@ -181,8 +181,10 @@ describe("Policy.metrics", () => {
       )
       const succeeding = timed([[5, [text("ok"), usage, finish]]])
       // What a retry does: the first try, then another marked as a retry, each recorded.
-      const retried = Policy.recordAttempt(failing, site).pipe(
-        Stream.catchAll(() => Stream.provideService(Policy.recordAttempt(succeeding, site), Policy.AttemptInfo, { kind: "retry" }))
+      const retried = Adapter.recordAttempt(failing, site).pipe(
+        Stream.catchAll(() =>
+          LanguageModel.unwrap(Effect.map(Adapter.current, (context) => Adapter.recordAttempt(succeeding, site, { ...context, attempt: { kind: "retry" } })))
+        )
       )
       const outer: Array<Policy.Attempt> = []
       const { summary } = yield* runMeasured(retried, 100).pipe(
@@ -221,7 +223,7 @@ describe("Policy.metrics", () => {
   it.effect("runs each request in a span sluice.stream / sluice.complete with the figures as attributes", () =>
     Effect.gen(function*() {
       const { spans, tracer } = recordingTracer()
-      const service = LanguageModel.make({
+      const service = LanguageModel.fromStream({
         provider: "p-span",
         stream: () => timed([[50, [text("hi")]], [10, [usage, finish]]]),
         complete: () => Effect.succeed({ ...Completion.empty, text: "hi", usage: { inputTokens: 3, outputTokens: 7, totalTokens: 10 }, finishReason: "stop" as const })

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
-import { Context, Duration, Effect, Either, Fiber, Option, Schedule, Stream, TestClock } from "effect"
+import { Adapter, Completion, LanguageModel, LlmError, Policy, StreamEvent } from "@sluice/core"
+import { Duration, Effect, Either, Fiber, Option, Schedule, Stream, TestClock } from "effect"
 import { consume } from "./support/adapters.js"
 import { answer, fake, request, serverError } from "./support/fake.js"
 
@@ -117,20 +117,19 @@ describe("Policy.timeout", () => {
 })
 
 /**
- * A service whose `complete` reads its body as an adapter does: a read reported to the `Policy.BodyProgress`
- * in its context after each pause of `reads` (milliseconds), then the answer.
+ * A service whose `complete` reads its body as an adapter does: a read reported to the `bodyProgress`
+ * of its policy context after each pause of `reads` (milliseconds), then the answer.
  */
 const readingBody = (reads: ReadonlyArray<number>) =>
   LanguageModel.make({
     provider: "fake",
-    capabilities: { continuation: "instruction", policyAware: true },
-    streamIn: () => Stream.die("not used"),
-    complete: () =>
+    capabilities: { continuation: "instruction" },
+    streamWith: () => Stream.die("not used"),
+    completeWith: (_request, context) =>
       Effect.gen(function*() {
-        const progress = yield* Effect.serviceOption(Policy.BodyProgress)
         for (const pause of reads) {
           yield* Effect.sleep(Duration.millis(pause))
-          Option.map(progress, (p) => p.onRead(100))
+          context.bodyProgress?.(100)
         }
         return { text: "done", reasoning: "", toolCalls: [], usage: null, finishReason: "stop" as const }
       })
@@ -198,25 +197,24 @@ describe("Policy.timeout on complete (the non-streamed call)", () => {
 
 /**
  * A policy-aware service, as an adapter is: each word comes after a pause of `gapMs` that ends when the
- * `Policy.Abort` in its context fires, and is reported to the `Policy.Progress`; `aborted` records the
+ * deadline's `abort` in its policy context fires, and is reported to its `progress`; `aborted` records the
  * failures the deadline gave its waits.
  */
 const awareWords = (words: ReadonlyArray<string>, gapMs: number) => {
   const aborted: Array<LlmError.LlmError> = []
   const service = LanguageModel.make({
     provider: "fake",
-    capabilities: { continuation: "instruction", policyAware: true },
-    streamIn: (_request, context) => {
-      const progress = Context.getOption(context, Policy.Progress)
+    capabilities: { continuation: "instruction" },
+    streamWith: (_request, context) => {
       const word = (text: string) =>
-        Policy.abortableSleep(context, Duration.millis(gapMs)).pipe(
+        Adapter.abortableSleep(context, Duration.millis(gapMs)).pipe(
           Effect.tapError((error) => Effect.sync(() => aborted.push(error))),
           Effect.as(StreamEvent.textDelta(text)),
-          Effect.tap((event) => Effect.sync(() => Option.map(progress, (p) => p.onEvents([event]))))
+          Effect.tap((event) => Effect.sync(() => context.progress?.([event])))
         )
       return Stream.fromIterable(words).pipe(Stream.mapEffect(word), Stream.concat(Stream.make(StreamEvent.finish("stop", "stop"))))
     },
-    complete: () => Effect.die("not used")
+    completeWith: () => Effect.die("not used")
   })
   return { service, aborted }
 }
@@ -255,12 +253,12 @@ describe("Policy.timeout over a policy-aware service (no race per read)", () => 
       let calls = 0
       const failing = LanguageModel.make({
         provider: "fake",
-        capabilities: { continuation: "instruction", policyAware: true },
-        streamIn: () => Stream.suspend(() => {
+        capabilities: { continuation: "instruction" },
+        streamWith: () => Stream.suspend(() => {
           calls++
           return Stream.fail(serverError())
         }),
-        complete: () => Effect.die("not used")
+        completeWith: () => Effect.die("not used")
       })
       const fiber = yield* consume(
         failing.pipe(Policy.timeout({ idle: "1 minute" }), Policy.retry({ schedule: Schedule.spaced("10 seconds") }), Policy.timeout({ total: "25 seconds" }))
@@ -280,16 +278,16 @@ describe("Policy.timeout over a policy-aware service (no race per read)", () => 
       // 60 s wait that registers: it must end at once, not a minute later.
       const service = LanguageModel.make({
         provider: "fake",
-        capabilities: { continuation: "instruction", policyAware: true },
-        streamIn: (_request, context) =>
+        capabilities: { continuation: "instruction" },
+        streamWith: (_request, context) =>
           Stream.fromEffect(Effect.gen(function*() {
             yield* Effect.sleep("3 seconds")
-            yield* Policy.abortableSleep(context, Duration.minutes(1)).pipe(
+            yield* Adapter.abortableSleep(context, Duration.minutes(1)).pipe(
               Effect.ensuring(Effect.flatMap(Effect.clock, (clock) => Effect.sync(() => (endedAt = clock.unsafeCurrentTimeMillis()))))
             )
             return StreamEvent.textDelta("late")
           })),
-        complete: () => Effect.die("not used")
+        completeWith: () => Effect.die("not used")
       })
       const fiber = yield* consume(service.pipe(Policy.timeout({ total: "2 seconds" })).stream(request)).pipe(Effect.fork)
       yield* TestClock.adjust("3 seconds")
@@ -567,7 +565,7 @@ describe("Policy attempts", () => {
       const attempts: Array<Policy.Attempt> = []
       // Adapters record each request; these fakes do the same.
       const recorded = (svc: LanguageModel.Service) =>
-        LanguageModel.make({ ...svc, stream: (req) => Policy.recordAttempt(svc.stream(req), { provider: svc.provider, model: req.model }) })
+        LanguageModel.fromStream({ ...svc, stream: (req) => Adapter.recordAttempt(svc.stream(req), { provider: svc.provider, model: req.model }) })
       const ra = recorded(fake(() => Stream.fail(serverError()), { provider: "a" }).service)
       const rb = recorded(fake(() => Stream.fromIterable(answer("b")), { provider: "b" }).service)
       const composed = Policy.failover([{ service: rb }], { retry: { maxAttempts: 2, schedule: Schedule.spaced("1 second") } })(ra)
@@ -584,5 +582,23 @@ describe("Policy attempts", () => {
         ["b", "failover", undefined]
       ])
       assert.deepStrictEqual(attempts[2].usage, { inputTokens: 3, outputTokens: 4, totalTokens: 7 })
+    }))
+
+  it.effect("a complete of your own sees the policy context in its fiber: its calls are recorded with their kind", () =>
+    Effect.gen(function*() {
+      const attempts: Array<Policy.Attempt> = []
+      const svc = fake((call) => (call === 1 ? Stream.fail(serverError()) : Stream.fromIterable(answer("ok")))).service
+      const recorded = LanguageModel.fromStream({
+        ...svc,
+        complete: (req) => Adapter.recordCall(svc.complete(req), { provider: svc.provider, model: req.model })
+      })
+      const fiber = yield* recorded.pipe(Policy.retry({ schedule: Schedule.spaced("1 second") })).complete(request).pipe(
+        Effect.provideService(Policy.Attempts, { record: (attempt) => attempts.push(attempt) }),
+        Effect.fork
+      )
+      yield* TestClock.adjust("1 minute")
+      const completion = yield* Fiber.join(fiber)
+      assert.strictEqual(completion.text, "ok")
+      assert.deepStrictEqual(attempts.map((x) => [x.kind, x.error?._tag]), [["initial", "ServerError"], ["retry", undefined]])
     }))
 })

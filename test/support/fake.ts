@@ -19,7 +19,7 @@ export const fake = (
   options: { readonly provider?: string; readonly continuation?: "prefill" | "instruction" } = {}
 ) => {
   const state = { calls: 0, requests: [] as Array<ChatRequest.ChatRequest> }
-  const service = LanguageModel.make({
+  const service = LanguageModel.fromStream({
     provider: options.provider ?? "fake",
     capabilities: { continuation: options.continuation ?? "instruction" },
     stream: (req) =>

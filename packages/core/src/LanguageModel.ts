@@ -12,13 +12,15 @@
  *
  * @since 0.1.0
  */
-import * as Channel from "effect/Channel"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import { type Pipeable, pipeArguments } from "effect/Pipeable"
-import * as Stream from "effect/Stream"
+import type { Pipeable } from "effect/Pipeable"
+import type * as Stream from "effect/Stream"
+import type { PolicyContext } from "./Adapter.js"
 import type { ChatRequest } from "./ChatRequest.js"
 import type { Completion } from "./Completion.js"
+import * as internal from "./internal/languageModel.js"
+import * as internalUnwrap from "./internal/unwrap.js"
 import type { LlmError } from "./LlmError.js"
 import type { StreamEvent } from "./StreamEvent.js"
 
@@ -34,18 +36,14 @@ export interface Capabilities {
    * `"instruction"` when only a follow-up user message can ask for the rest.
    */
   readonly continuation: "prefill" | "instruction"
-  /**
-   * True when the service's streams honour what policies pass in the context of `streamIn`, as Sluice's
-   * adapters and its policies over them do: every wait (a request in flight, a pause before a retry) ends
-   * as soon as the `Policy.Abort` fires, and every batch of events is reported to the `Policy.Progress`
-   * as it is decoded. Policies then need no stage of their own on the stream (`timeout` aborts the wait
-   * instead of racing every read); otherwise they watch the stream itself.
-   */
-  readonly policyAware?: boolean | undefined
 }
 
 /**
- * What a provider adapter implements (and what every request-level policy returns).
+ * What a provider adapter implements (and what every request-level policy returns). Policies call
+ * `streamWith` / `completeWith` with the policy context (`Adapter.PolicyContext`); `stream` and `complete`
+ * are those with the context in the fiber (`Adapter.current`: the `Policy.Attempts` and span you provided).
+ * Build one with `make` or `fromStream`, not by copying another (`{ ...service, stream }` would leave
+ * `streamWith`, which policies call, as it was).
  * @since 0.1.0
  * @category models
  */
@@ -57,13 +55,10 @@ export interface Service extends Pipeable {
   readonly stream: (request: ChatRequest) => Stream.Stream<StreamEvent, LlmError>
   /** Makes the non-streaming call. */
   readonly complete: (request: ChatRequest) => Effect.Effect<Completion, LlmError>
-  /**
-   * `stream` with the context handed down explicitly: Sluice's policies call it on the services they wrap,
-   * passing their attempt log, deadlines and aborts in `context` instead of providing them on every read.
-   * Optional: policies over a service without it use `stream` with the context provided (same results,
-   * more work per chunk).
-   */
-  readonly streamIn?: ((request: ChatRequest, context: Context.Context<never>) => Stream.Stream<StreamEvent, LlmError>) | undefined
+  /** `stream` with the policy context handed down explicitly: what policies call on the services they wrap. */
+  readonly streamWith: (request: ChatRequest, context: PolicyContext) => Stream.Stream<StreamEvent, LlmError>
+  /** `complete` with the policy context handed down explicitly. */
+  readonly completeWith: (request: ChatRequest, context: PolicyContext) => Effect.Effect<Completion, LlmError>
 }
 
 /**
@@ -79,7 +74,7 @@ export class LanguageModel extends Context.Tag("@sluice/core/LanguageModel")<Lan
  * @category accessors
  */
 export const stream = (request: ChatRequest): Stream.Stream<StreamEvent, LlmError, LanguageModel> =>
-  Stream.unwrap(Effect.map(LanguageModel, (model) => model.stream(request)))
+  internalUnwrap.unwrap(Effect.map(LanguageModel, (model) => model.stream(request)))
 
 /**
  * Makes a non-streaming call to the model in context.
@@ -95,69 +90,34 @@ export const complete = (request: ChatRequest): Effect.Effect<Completion, LlmErr
  * @since 0.1.0
  * @category constructors
  */
-export const unwrap = <A, E, R, E2, R2>(effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>): Stream.Stream<A, E | E2, R | R2> =>
-  Stream.fromChannel(Channel.unwrap(Effect.map(effect, Stream.toChannel)))
+export const unwrap: <A, E, R, E2, R2>(effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>) => Stream.Stream<A, E | E2, R | R2> =
+  internalUnwrap.unwrap
 
 /**
- * Each `streamIn` that `make` was given, with the `stream` it was paired with: a copy of a service whose
- * `stream` was replaced (`{ ...service, stream }`) keeps the old `streamIn`, which must not bypass the new one.
- */
-const pairs = new WeakMap<NonNullable<Service["streamIn"]>, Service["stream"]>()
-
-/** The service's `streamIn`, if it still belongs with its `stream`. */
-const ownStreamIn = (service: Service): Service["streamIn"] =>
-  service.streamIn !== undefined && pairs.get(service.streamIn) === service.stream ? service.streamIn : undefined
-
-/**
- * Streams from a service with an explicit context: through `streamIn` when the service has its own, else
- * `stream` with the context provided.
- * @since 0.1.0
- * @category accessors
- */
-export const streamIn = (service: Service, request: ChatRequest, context: Context.Context<never>): Stream.Stream<StreamEvent, LlmError> => {
-  const own = ownStreamIn(service)
-  return own !== undefined ? own(request, context) : Stream.provideSomeContext(service.stream(request), context)
-}
-
-/**
- * True when policies may rely on the service honouring their context (`Capabilities.policyAware`, and
- * a `streamIn` of its own).
- * @since 0.1.0
- * @category accessors
- */
-export const isPolicyAware = (service: Service): boolean =>
-  service.capabilities.policyAware === true && ownStreamIn(service) !== undefined
-
-/** The parts `make` takes: `stream`, `streamIn` or both. */
-type Parts =
-  & Pick<Service, "provider" | "complete">
-  & { readonly capabilities?: Capabilities | undefined }
-  & (
-    | { readonly stream: Service["stream"]; readonly streamIn?: Service["streamIn"] }
-    | { readonly stream?: Service["stream"] | undefined; readonly streamIn: NonNullable<Service["streamIn"]> }
-  )
-
-/**
- * Builds a service from its parts; the result is pipeable into request-level policies. Given only
- * `streamIn`, `stream` runs it with the context of the fiber that runs the stream.
+ * Builds a service that honours the policy context itself, as Sluice's adapters do (see `Adapter`): its
+ * streams register every wait with the context's `abort` and report the events they hand on to its
+ * `progress`; no stage is added. The result is pipeable into policies.
  * @since 0.1.0
  * @category constructors
  */
-export const make = (service: Parts): Service => {
-  const within = service.streamIn
-  const stream = service.stream ??
-    (within === undefined
-      ? () => Stream.die(new Error("LanguageModel.make: neither stream nor streamIn was given"))
-      : (request: ChatRequest) => unwrap(Effect.map(Effect.context<never>(), (context) => within(request, context))))
-  if (within !== undefined) pairs.set(within, stream)
-  return {
-    provider: service.provider,
-    capabilities: service.capabilities ?? { continuation: "instruction" },
-    stream,
-    complete: service.complete,
-    streamIn: within,
-    pipe() {
-      return pipeArguments(this, arguments)
-    }
-  }
-}
+export const make: (parts: {
+  readonly provider: string
+  readonly capabilities?: Capabilities | undefined
+  readonly streamWith: Service["streamWith"]
+  readonly completeWith: Service["completeWith"]
+}) => Service = internal.make
+
+/**
+ * Builds a service from a stream and a call of your own, which know nothing of policies: a stage around
+ * each stream reports its events to the policies over it and ends it when a deadline passes (racing its
+ * reads), and the rest of the policy context is in the fiber the stream and the call run in (so a
+ * service's `stream` or `complete` called inside still records its attempts, keeps the connect bound…).
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromStream: (parts: {
+  readonly provider: string
+  readonly capabilities?: Capabilities | undefined
+  readonly stream: (request: ChatRequest) => Stream.Stream<StreamEvent, LlmError>
+  readonly complete: (request: ChatRequest) => Effect.Effect<Completion, LlmError>
+}) => Service = internal.fromStream

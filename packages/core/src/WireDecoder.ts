@@ -80,7 +80,7 @@ export interface Options<E> {
   readonly guard?: boolean
   /** Bound on one SSE event (default 10 MiB). */
   readonly maxEventSize?: number
-  /** Called with every batch of events as it is handed on (a policy's `Progress`). */
+  /** Called with every batch of events as it is handed on (the policy context's `progress`). */
   readonly onEvents?: ((events: ReadonlyArray<StreamEvent>) => void) | undefined
   /** The fold of the events handed on, kept for `partial`; pass one to read it afterwards (e.g. to record the attempt). */
   readonly fold?: Completion.Accumulator | undefined

@@ -1,6 +1,7 @@
 /**
  * @since 0.1.0
  */
+export * as Adapter from "./Adapter.js"
 export * as ChatRequest from "./ChatRequest.js"
 export * as Completion from "./Completion.js"
 export * as LanguageModel from "./LanguageModel.js"

@@ -26,7 +26,6 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -35,7 +34,7 @@ import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type ChatRequest, Completion, LanguageModel, LlmError, StreamEvent } from "@sluice/core"
+import { type Adapter, type ChatRequest, Completion, LanguageModel, LlmError, StreamEvent } from "@sluice/core"
 import * as AnthropicRequest from "./internal/AnthropicRequest.js"
 import { AnthropicStreamDecoder, finishReasonOf, isRetryableErrorType, toUsage } from "./internal/AnthropicStreamDecoder.js"
 import * as AnthropicWire from "./internal/AnthropicWire.js"
@@ -140,7 +139,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
       )
     }
 
-    const streamIn = (request: ChatRequest.ChatRequest, context: Context.Context<never>): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
+    const streamWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
       Stream.suspend(() => {
         const where = site(request)
         const req = httpRequest(where, request, true)
@@ -152,19 +151,19 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         }, context)
       })
 
-    const complete = (request: ChatRequest.ChatRequest): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
+    const completeWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
       Effect.suspend(() => {
         const where = site(request)
         const req = httpRequest(where, request, false)
         if (Either.isLeft(req)) return Effect.fail(req.left)
-        return Http.completion(client, where, req.right, (json) => toCompletion(where, json, guard))
+        return Http.completion(client, where, req.right, (json) => toCompletion(where, json, guard), context)
       })
 
     return LanguageModel.make({
       provider,
-      capabilities: { continuation: options.prefill === false ? "instruction" : "prefill", policyAware: true },
-      streamIn,
-      complete
+      capabilities: { continuation: options.prefill === false ? "instruction" : "prefill" },
+      streamWith,
+      completeWith
     })
   })
 

@@ -28,13 +28,12 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import { type ChatRequest, Completion, LanguageModel, LlmError, type StreamEvent } from "@sluice/core"
+import { type Adapter, type ChatRequest, Completion, LanguageModel, LlmError, type StreamEvent } from "@sluice/core"
 import * as GeminiRequest from "./internal/GeminiRequest.js"
 import { GeminiStreamDecoder } from "./internal/GeminiStreamDecoder.js"
 import * as Http from "./internal/httpCall.js"
@@ -128,7 +127,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
       )
     }
 
-    const streamIn = (request: ChatRequest.ChatRequest, context: Context.Context<never>): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
+    const streamWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
       Stream.suspend(() => {
         const where = site(request)
         const req = httpRequest(where, request, true)
@@ -141,15 +140,15 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         }, context)
       })
 
-    const complete = (request: ChatRequest.ChatRequest): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
+    const completeWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
       Effect.suspend(() => {
         const where = site(request)
         const req = httpRequest(where, request, false)
         if (Either.isLeft(req)) return Effect.fail(req.left)
-        return Http.completion(client, where, req.right, (json) => toCompletion(where, json, guard), redact)
+        return Http.completion(client, where, req.right, (json) => toCompletion(where, json, guard), context, redact)
       })
 
-    return LanguageModel.make({ provider, capabilities: { continuation: "instruction", policyAware: true }, streamIn, complete })
+    return LanguageModel.make({ provider, capabilities: { continuation: "instruction" }, streamWith, completeWith })
   })
 
 /**

@@ -24,7 +24,6 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -33,7 +32,7 @@ import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type ChatRequest, Completion, LanguageModel, LlmError, StreamEvent } from "@sluice/core"
+import { type Adapter, type ChatRequest, Completion, LanguageModel, LlmError, StreamEvent } from "@sluice/core"
 import * as Http from "./internal/httpCall.js"
 import { isTransient, readErrorObject, type Site } from "./internal/httpFailure.js"
 import * as OpenAiRequest from "./internal/OpenAiRequest.js"
@@ -100,7 +99,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     }
     const site = (request: ChatRequest.ChatRequest): Site => ({ provider, model: request.model, secrets })
 
-    const streamIn = (request: ChatRequest.ChatRequest, context: Context.Context<never>): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
+    const streamWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
       Stream.suspend(() => {
         const where = site(request)
         const bad = Http.invalid(where, request)
@@ -112,19 +111,19 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
         }, context)
       })
 
-    const complete = (request: ChatRequest.ChatRequest): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
+    const completeWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
       Effect.suspend(() => {
         const where = site(request)
         const bad = Http.invalid(where, request)
         if (bad !== undefined) return Effect.fail(bad)
-        return Http.completion(client, where, httpRequest(request, false), (json) => toCompletion(where, json, options.guard ?? true))
+        return Http.completion(client, where, httpRequest(request, false), (json) => toCompletion(where, json, options.guard ?? true), context)
       })
 
     return LanguageModel.make({
       provider,
-      capabilities: { continuation: options.prefill === true ? "prefill" : "instruction", policyAware: true },
-      streamIn,
-      complete
+      capabilities: { continuation: options.prefill === true ? "prefill" : "instruction" },
+      streamWith,
+      completeWith
     })
   })
 

@@ -8,18 +8,17 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import * as NodeStream from "node:stream"
 import * as Zlib from "node:zlib"
-import { ChatRequest, Completion, LanguageModel, type LlmError, LlmError as Errors, Policy, type StreamEvent, WireDecoder } from "@sluice/core"
+import { Adapter, ChatRequest, Completion, LanguageModel, type LlmError, LlmError as Errors, type StreamEvent, WireDecoder } from "@sluice/core"
 import { fromBodyError, fromClientError, fromStatus, type Site } from "./httpFailure.js"
 import { scrubError, withScrubbedSpans } from "./secrets.js"
 
@@ -65,16 +64,16 @@ export const execute = <R>(
   site: Site,
   request: HttpClientRequest.HttpClientRequest,
   redactHeaders: ReadonlyArray<string> | undefined,
-  connect: Option.Option<Context.Tag.Service<Policy.ConnectTimeout>>
+  connect: Duration.Duration | undefined
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError.LlmError, R> => {
   // A compressing gateway buffers to compress: ask for the bytes as they are.
   const plain = request.headers["accept-encoding"] === undefined
     ? HttpClientRequest.setHeader(request, "accept-encoding", "identity")
     : request
   const headers = send(client, plain, redactHeaders, site.secrets).pipe(Effect.mapError((error) => fromClientError(site, error)))
-  const bounded = Option.isNone(connect) ? headers : Effect.timeoutFail(headers, {
-    duration: connect.value.after,
-    onTimeout: () => new Errors.Timeout({ provider: site.provider, model: site.model, phase: "connect", after: connect.value.after })
+  const bounded = connect === undefined ? headers : Effect.timeoutFail(headers, {
+    duration: connect,
+    onTimeout: () => new Errors.Timeout({ provider: site.provider, model: site.model, phase: "connect", after: connect })
   })
   return Effect.flatMap(bounded, (response) =>
     isOk(response.status)
@@ -187,8 +186,8 @@ const replyKind = (contentType: string | undefined): "sse" | "json" | "other" =>
 
 /**
  * Streams a response body through a provider's wire decoder, with the policy context the caller passed:
- * the connect bound, the attempt log, and the deadline's `Abort`, which this request registers with so a
- * deadline aborts it (in flight or mid-read) directly.
+ * the connect bound, the attempt log, the span, where to report the events decoded, and the deadline's
+ * abort, which this request registers with so a deadline aborts it (in flight or mid-read) directly.
  */
 export const stream = (
   client: HttpClient.HttpClient,
@@ -196,20 +195,16 @@ export const stream = (
   request: HttpClientRequest.HttpClientRequest,
   decoder: WireDecoder.WireDecoder,
   options: StreamOptions,
-  context: Context.Context<never>
+  context: Adapter.PolicyContext
 ): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
   Stream.suspend(() => {
-    const connect = Context.getOption(context, Policy.ConnectTimeout)
-    const parent = Context.getOption(context, Tracer.ParentSpan)
-    const registry = Context.getOption(context, Policy.Abort)
-    const progress = Context.getOption(context, Policy.Progress)
+    const { abort: registry, connect, progress: onEvents, span: parent } = context
     // The decoder's own fold, read at the end to record the attempt (no stage of its own).
     const fold = new Completion.Accumulator()
     // The deadline's failure, once it aborted this request: what the aborted read fails with.
     let aborted: LlmError.LlmError | undefined
     // Read when the attempt is recorded: false once the server answered with a whole JSON completion.
     const reply = { streamed: true }
-    const onEvents = Option.isNone(progress) ? undefined : progress.value.onEvents
     const decodeSse = (response: HttpClientResponse.HttpClientResponse) =>
       WireDecoder.decodeBody(body(site, response), {
         provider: site.provider,
@@ -254,13 +249,10 @@ export const stream = (
             )))
       }
     }
-    // The client's span goes under the caller's (a `metrics` span passed down in the context).
-    const underParent = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Option.isNone(parent) ? effect : Effect.provideService(effect, Tracer.ParentSpan, parent.value)
-    if (Option.isNone(registry)) {
-      const plain = Effect.map(underParent(execute(client, site, request, options.redactHeaders, connect)), decode)
+    if (registry === undefined) {
+      const plain = Effect.map(underParent(execute(client, site, request, options.redactHeaders, connect), parent), decode)
       // Every request is an attempt that request-level policies can count and cost.
-      return Policy.recordAttempt(scrubbed(site, LanguageModel.unwrap(plain)), site, context, fold, reply)
+      return Adapter.recordAttempt(scrubbed(site, LanguageModel.unwrap(plain)), site, context, { fold, reply })
     }
     const abortable = Effect.gen(function*() {
       // The request lives in a scope of its own, closed with the stream's (acquired with it, so no
@@ -268,7 +260,7 @@ export const stream = (
       // whatever it waits for.
       const scope = yield* Effect.acquireRelease(Scope.make(), (scope, exit) => Scope.close(scope, exit))
       yield* Scope.extend(
-        registry.value.register((reason) =>
+        registry.register((reason) =>
           Effect.suspend(() => {
             aborted = reason
             return Scope.close(scope, Exit.void)
@@ -276,30 +268,33 @@ export const stream = (
         ),
         scope
       )
-      const response = yield* underParent(execute(HttpClient.withScope(client), site, request, options.redactHeaders, connect)).pipe(
+      const response = yield* underParent(execute(HttpClient.withScope(client), site, request, options.redactHeaders, connect), parent).pipe(
         Effect.provideService(Scope.Scope, scope),
         Effect.mapError((error) => aborted ?? error)
       )
       return decode(response)
     })
-    return Policy.recordAttempt(scrubbed(site, Stream.unwrapScoped(abortable)), site, context, fold, reply)
+    return Adapter.recordAttempt(scrubbed(site, Stream.unwrapScoped(abortable)), site, context, { fold, reply })
   })
 
+/** The client's span goes under the caller's (a `metrics` span passed down in the policy context). */
+const underParent = <A, E, R>(effect: Effect.Effect<A, E, R>, parent: Tracer.AnySpan | undefined) =>
+  parent === undefined ? effect : Effect.provideService(effect, Tracer.ParentSpan, parent)
+
 /**
- * Executes a non-streaming request and parses its JSON body, reporting each read of the body to the
- * `Policy.BodyProgress` in context (so `timeout`'s first-token and idle bounds apply to it).
+ * Executes a non-streaming request and parses its JSON body, reporting each read of the body to the policy
+ * context's `bodyProgress` (so `timeout`'s first-token and idle bounds apply to it).
  */
 export const json = (
   client: HttpClient.HttpClient,
   site: Site,
   request: HttpClientRequest.HttpClientRequest,
+  context: Adapter.PolicyContext,
   redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<unknown, LlmError.LlmError> =>
   Effect.gen(function*() {
-    const connect = yield* Effect.serviceOption(Policy.ConnectTimeout)
-    const progress = yield* Effect.serviceOption(Policy.BodyProgress)
-    const response = yield* execute(client, site, request, redactHeaders, connect)
-    const text = yield* readText(site, response, Option.isNone(progress) ? undefined : progress.value.onRead)
+    const response = yield* underParent(execute(client, site, request, redactHeaders, context.connect), context.span)
+    const text = yield* readText(site, response, context.bodyProgress)
     return yield* parseJson(site, text)
   })
 
@@ -309,9 +304,14 @@ export const completion = (
   site: Site,
   request: HttpClientRequest.HttpClientRequest,
   decode: (json: unknown) => Effect.Effect<Completion.Completion, LlmError.LlmError>,
+  context: Adapter.PolicyContext,
   redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
-  Policy.recordCall(Effect.mapError(Effect.flatMap(json(client, site, request, redactHeaders), decode), (error) => scrubError(error, site.secrets)), site)
+  Adapter.recordCall(
+    Effect.mapError(Effect.flatMap(json(client, site, request, context, redactHeaders), decode), (error) => scrubError(error, site.secrets)),
+    site,
+    context
+  )
 
 /** A request Sluice refuses to send (empty conversation, non-finite temperature, …), as `InvalidRequest`; undefined when it is fine. */
 export const invalid = (site: Site, request: ChatRequest.ChatRequest): LlmError.LlmError | undefined => {

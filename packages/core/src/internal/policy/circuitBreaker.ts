@@ -4,108 +4,16 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
-import { combinedCapabilities, type Middleware } from "./core.js"
-
-/**
- * What a breaker is kept per: a provider and a model.
- * @since 0.1.0
- * @category models
- */
-export interface CircuitKey {
-  readonly provider: string
-  readonly model: string
-}
-
-/**
- * The state of one breaker. `Closed` counts outcomes; `Open` fails calls fast until `reopensAt`;
- * `HalfOpen` lets one probe through (`probing` while it runs).
- * @since 0.1.0
- * @category models
- */
-export type CircuitState =
-  | {
-    readonly _tag: "Closed"
-    /** Failures since the last success. */
-    readonly consecutiveFailures: number
-    /** Counted calls within the rate window. */
-    readonly calls: number
-    /** Failures among them. */
-    readonly failures: number
-  }
-  | { readonly _tag: "Open"; readonly openedAt: number; readonly reopensAt: number }
-  | { readonly _tag: "HalfOpen"; readonly probing: boolean }
-
-/**
- * How a call went, as the breaker counts it: `ignored` neither helps nor hurts (a caller error, an interruption).
- * @since 0.1.0
- * @category models
- */
-export type CircuitOutcome = "success" | "failure" | "ignored"
-
-/**
- * Leave to make one call: settle it with the outcome (the first settlement counts; later ones do nothing).
- * @since 0.1.0
- * @category models
- */
-export interface CircuitPermit {
-  readonly settle: (outcome: CircuitOutcome) => Effect.Effect<void>
-}
-
-/**
- * A circuit breaker: asks for leave before each call and hears how it went. The in-memory one is
- * `makeCircuitBreaker`; the interface leaves room for one shared across machines.
- * @since 0.1.0
- * @category models
- */
-export interface CircuitBreakerService {
-  /** Leave for one call, or `CircuitOpen` when the breaker for `key` is open (or half-open with its probe running). */
-  readonly acquire: (key: CircuitKey) => Effect.Effect<CircuitPermit, LlmError.CircuitOpen>
-  /** The state for `key`, for inspection (an unknown key is a fresh `Closed`). */
-  readonly state: (key: CircuitKey) => Effect.Effect<CircuitState>
-}
-
-/**
- * Options of `makeCircuitBreaker`.
- * @since 0.1.0
- * @category models
- */
-export interface CircuitBreakerOptions {
-  /** How long an opened breaker fails calls fast before it lets a probe through. */
-  readonly cooldown: Duration.DurationInput
-  /** Open after this many failures in a row; default 5. */
-  readonly consecutiveFailures?: number | undefined
-  /** Also open when the failure rate within `window` reaches this (0 to 1); default off. */
-  readonly failureRate?: number | undefined
-  /** The rate is judged only over at least this many calls; default 10. */
-  readonly minimumCalls?: number | undefined
-  /** The sliding window of the rate; default 60 seconds. */
-  readonly window?: Duration.DurationInput | undefined
-}
-
-/**
- * The breaker service, so an application shares one across requests: `Policy.CircuitBreaker.layer(options)`.
- * @since 0.1.0
- * @category tags
- */
-export class CircuitBreaker extends Context.Tag("@sluice/core/Policy/CircuitBreaker")<CircuitBreaker, CircuitBreakerService>() {
-  /**
-   * The in-memory breaker (`makeCircuitBreaker`) as a layer.
-   * @since 0.1.0
-   * @category layers
-   */
-  static readonly layer = (options: CircuitBreakerOptions): Layer.Layer<CircuitBreaker> =>
-    Layer.effect(CircuitBreaker, makeCircuitBreaker(options))
-}
+import type { CircuitBreakerOptions, CircuitBreakerPolicyOptions, CircuitBreakerService, CircuitKey, CircuitOutcome, CircuitPermit, CircuitState, Middleware } from "../../Policy.js"
+import type { PolicyContext } from "./context.js"
 
 /** The mutable record of one key. */
 interface Entry {
@@ -320,11 +228,7 @@ const log = (key: CircuitKey, entry: Entry, transition: Transition): Effect.Effe
   return Effect.annotateLogs(transition === "closed" ? Effect.logInfo(message) : Effect.logWarning(message), annotations)
 }
 
-/**
- * Makes an in-memory circuit breaker, one state per provider/model, timed by the `Clock` service.
- * @since 0.1.0
- * @category constructors
- */
+/** The implementation of `Policy.makeCircuitBreaker`. */
 export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effect<CircuitBreakerService> =>
   Effect.suspend(() => {
     const invalid = validate(options)
@@ -342,39 +246,12 @@ const validate = (options: CircuitBreakerOptions): string | undefined => {
   return undefined
 }
 
-/**
- * The failures that count against a provider: those that say it is unhealthy (the retryable ones: `ServerError`, `RateLimited`,
- * `Timeout`, `TransportError`, `IncompleteStream`, a retryable `ProviderStreamError`, and `DecodeError`, a
- * provider or gateway sending garbage). Caller errors (`InvalidRequest`, `ContextLengthExceeded`,
- * `AuthenticationFailed`) and the verdicts of other policies (`MissingUsage`, `BufferedStream`,
- * `CircuitOpen`) do not count either way.
- * @since 0.1.0
- * @category predicates
- */
+/** The implementation of `Policy.isCircuitFailure`. */
 export const isCircuitFailure = (error: LlmError.LlmError): boolean =>
   // Exactly the retryable failures, and garbage on the wire besides.
   error._tag === "DecodeError" || LlmError.isRetryable(error)
 
-/**
- * Options of `circuitBreaker`.
- * @since 0.1.0
- * @category models
- */
-export interface CircuitBreakerPolicyOptions {
-  /** Which failures count against the provider (default `isCircuitFailure`); the others are ignored. */
-  readonly isFailure?: ((error: LlmError.LlmError) => boolean) | undefined
-}
-
-/**
- * Guards a service with a breaker, per provider and model: while open, calls fail fast with
- * `CircuitOpen { reopensAt }` and no request is made. A stream succeeds when it ends (a caller that stops
- * reading early or is interrupted leaves no mark, so an interrupted probe frees the way for the next one);
- * failures count as `isFailure` says. Apply it after per-attempt timeouts (so a provider that hangs
- * counts as failing) and before retry and failover, with the shared service:
- * `model.pipe(Policy.timeout({ firstToken: "10 seconds" }), Policy.circuitBreaker(yield* Policy.CircuitBreaker), Policy.retry())`.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.circuitBreaker`. */
 export const circuitBreaker = (breaker: CircuitBreakerService, options: CircuitBreakerPolicyOptions = {}): Middleware => {
   const isFailure = options.isFailure ?? isCircuitFailure
   const outcomeOf = (exit: Exit.Exit<unknown, unknown>, completed: boolean): CircuitOutcome => {
@@ -383,7 +260,7 @@ export const circuitBreaker = (breaker: CircuitBreakerService, options: CircuitB
     return Option.isSome(failure) && LlmError.isLlmError(failure.value) && isFailure(failure.value) ? "failure" : "ignored"
   }
   return (self) => {
-    const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
+    const streamWith = (request: ChatRequest, context: PolicyContext) =>
       Stream.suspend(() => {
         const key: CircuitKey = { provider: self.provider, model: request.model }
         let completed = false
@@ -391,15 +268,15 @@ export const circuitBreaker = (breaker: CircuitBreakerService, options: CircuitB
           // Acquired uninterruptibly and settled when the stream's scope closes, whatever ends it (the
           // scope's exit is the stream's): a probe can never be left running in the breaker's books.
           Effect.acquireRelease(breaker.acquire(key), (permit, exit) => permit.settle(outcomeOf(exit, completed))),
-          () => Stream.concat(LanguageModel.streamIn(self, request, context), Stream.execute(Effect.sync(() => (completed = true))))
+          () => Stream.concat(self.streamWith(request, context), Stream.execute(Effect.sync(() => (completed = true))))
         ))
       })
-    const complete = (request: ChatRequest) =>
+    const completeWith = (request: ChatRequest, context: PolicyContext) =>
       Effect.acquireUseRelease(
         breaker.acquire({ provider: self.provider, model: request.model }),
-        () => self.complete(request),
+        () => self.completeWith(request, context),
         (permit, exit) => permit.settle(outcomeOf(exit, true))
       )
-    return LanguageModel.make({ provider: self.provider, capabilities: combinedCapabilities(self, []), streamIn, complete })
+    return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamWith, completeWith })
   }
 }

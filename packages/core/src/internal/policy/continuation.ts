@@ -3,49 +3,21 @@
  * @internal
  */
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Stream from "effect/Stream"
 import type { ChatRequest, Message } from "../../ChatRequest.js"
 import { Accumulator } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import { type StreamEvent, textDelta } from "../../StreamEvent.js"
-import { AttemptInfo, combinedCapabilities, deadlinePassed, type Middleware, nothing, pass, stage } from "./core.js"
+import type { ContinuationOptions, Middleware } from "../../Policy.js"
+import { deadlinePassed, type PolicyContext } from "./context.js"
+import { nothing, pass, stage } from "./stage.js"
 
-/**
- * Options of `continuation`.
- * @since 0.1.0
- * @category models
- */
-export interface ContinuationOptions {
-  /** Hard cap on continuations of one answer (default 2). */
-  readonly maxContinuations?: number | undefined
-  /** Which mid-stream failures to heal (default `LlmError.isRetryable`). */
-  readonly when?: ((error: LlmError.LlmError) => boolean) | undefined
-  /** The service that continues (default the one wrapped), e.g. the next model of a failover. */
-  readonly via?: LanguageModel.Service | undefined
-  /** The user message that asks for the rest, for providers without prefill. */
-  readonly instruction?: string | undefined
-  /** The shortest repeated text removed at the splice (default 8 characters; repeated whitespace always is). */
-  readonly minOverlap?: number | undefined
-  /** How much of the continuation's start is held back to look for a repeat (default 256 characters). */
-  readonly maxOverlap?: number | undefined
-}
-
-/**
- * The default instruction sent to providers that cannot continue a prefilled answer.
- * @since 0.1.0
- * @category constants
- */
+/** The implementation of `Policy.defaultInstruction`. */
 export const defaultInstruction =
   "Your previous answer was cut off. Continue it exactly from where it stopped, without repeating any of it and without any preamble."
 
-/**
- * The request that asks for the rest of `partialText`: a prefilled assistant message where the
- * provider continues those, else the partial answer plus a user instruction.
- * @since 0.1.0
- * @category continuation
- */
+/** The implementation of `Policy.continuationRequest`. */
 export const continuationRequest = (
   request: ChatRequest,
   partialText: string,
@@ -61,12 +33,7 @@ export const continuationRequest = (
   return { ...request, messages }
 }
 
-/**
- * How many leading characters of `next` repeat the end of `before`: the longest such run of at
- * least `minOverlap` characters, or a run of whitespace.
- * @since 0.1.0
- * @category continuation
- */
+/** The implementation of `Policy.overlap`. */
 export const overlap = (before: string, next: string, minOverlap: number): number => {
   const limit = Math.min(before.length, next.length)
   for (let k = limit; k >= minOverlap && k > 0; k--) {
@@ -118,21 +85,14 @@ const splice = (
     }
   })
 
-/**
- * On a failure after text reached the caller, re-requests the rest of the answer (prefill where the
- * provider supports it, else an instruction) and splices it on, so the caller sees one stream with
- * no repeated or missing text. Never continues while a tool call is in flight. The splice point is
- * recorded in the continuation's `Attempt` (`spliceAt`).
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.continuation`. */
 export const continuation = (options: ContinuationOptions = {}): Middleware => (self) => {
   const max = options.maxContinuations ?? 2
   const when = options.when ?? LlmError.isRetryable
   const via = options.via ?? self
   const minOverlap = options.minOverlap ?? 8
   const maxOverlap = options.maxOverlap ?? 256
-  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
+  const streamWith = (request: ChatRequest, context: PolicyContext) =>
     Stream.suspend(() => {
       const received = new Accumulator()
       let continuations = 0
@@ -152,11 +112,11 @@ export const continuation = (options: ContinuationOptions = {}): Middleware => (
             continuations++
             const before = received.text
             const next = continuationRequest(request, before, via.capabilities, options.instruction)
-            const continued = LanguageModel.streamIn(via, next, Context.add(context, AttemptInfo, { kind: "continuation", spliceAt: before.length }))
+            const continued = via.streamWith(next, { ...context, attempt: { kind: "continuation", spliceAt: before.length } })
             return attempt(splice(continued, before, minOverlap, maxOverlap))
           })
         )
-      return attempt(LanguageModel.streamIn(self, request, context))
+      return attempt(self.streamWith(request, context))
     })
-  return LanguageModel.make({ provider: self.provider, capabilities: combinedCapabilities(self, [via]), streamIn, complete: self.complete })
+  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamWith, completeWith: self.completeWith })
 }

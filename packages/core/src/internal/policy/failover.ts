@@ -2,45 +2,17 @@
  * Failover across models and providers, routing by error class.
  * @internal
  */
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import { AttemptInfo, combinedCapabilities, deadlinePassed, type Middleware, observe } from "./core.js"
-import { retry, type RetryOptions } from "./retry.js"
+import type { FailoverOptions, Middleware, Route } from "../../Policy.js"
+import { deadlinePassed, listen, type PolicyContext } from "./context.js"
+import { retry } from "./retry.js"
 
-/**
- * A fallback: another service (default: the one being wrapped) and/or another model (default: the request's).
- * @since 0.1.0
- * @category models
- */
-export interface Route {
-  readonly service?: LanguageModel.Service | undefined
-  readonly model?: string | undefined
-}
-
-/**
- * Options of `failover`.
- * @since 0.1.0
- * @category models
- */
-export interface FailoverOptions {
-  /** Retries on each route before moving on; errors that say "this route will not answer" leave at once. */
-  readonly retry?: RetryOptions | undefined
-  /** Which failures move on to the next route (default `shouldFailover`). */
-  readonly when?: ((error: LlmError.LlmError) => boolean) | undefined
-}
-
-/**
- * The default routing rule: move on for anything the next route may answer — retryable failures,
- * a prompt too long for this model, credentials this provider refused, a content-policy rejection,
- * an open circuit — but not for a broken request or data the client could not decode.
- * @since 0.1.0
- * @category routing
- */
+/** The implementation of `Policy.shouldFailover`. */
 export const shouldFailover = (error: LlmError.LlmError): boolean => {
   switch (error._tag) {
     case "ContextLengthExceeded":
@@ -54,12 +26,7 @@ export const shouldFailover = (error: LlmError.LlmError): boolean => {
   }
 }
 
-/**
- * Errors after which retrying the same route is pointless: it timed out or never answered, the prompt
- * does not fit, or its policy rejects the content — the next route is tried at once.
- * @since 0.1.0
- * @category routing
- */
+/** The implementation of `Policy.leaveAtOnce`. */
 export const leaveAtOnce = (error: LlmError.LlmError): boolean =>
   error._tag === "Timeout" || error._tag === "CircuitOpen" || error._tag === "ContextLengthExceeded" ||
   error._tag === "AuthenticationFailed" || error._tag === "InvalidRequest" ||
@@ -67,12 +34,7 @@ export const leaveAtOnce = (error: LlmError.LlmError): boolean =>
 
 const failoverInfo = { kind: "failover" } as const
 
-/**
- * Tries each route in order while a failure comes before the first event and the routing rule allows;
- * the first route is the service being wrapped. At most one run per route (times its own retries).
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.failover`. */
 export const failover = (routes: ReadonlyArray<Route>, options: FailoverOptions = {}): Middleware => (self) => {
   const when = options.when ?? shouldFailover
   const candidates: ReadonlyArray<{ readonly service: LanguageModel.Service; readonly model: string | undefined }> = [
@@ -99,35 +61,18 @@ export const failover = (routes: ReadonlyArray<Route>, options: FailoverOptions 
     return open.reduce((earliest, e) => (e.reopensAt < earliest.reopensAt ? e : earliest))
   }
 
-  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
+  const streamWith = (request: ChatRequest, context: PolicyContext) =>
     Stream.suspend(() => {
       const errors: Array<LlmError.LlmError> = []
-      const failedOver = Context.add(context, AttemptInfo, failoverInfo)
+      const failedOver: PolicyContext = { ...context, attempt: failoverInfo }
       const attempt = (index: number): Stream.Stream<StreamEvent, LlmError.LlmError> => {
         let emitted = false
         const service = candidates[index].service
-        return observe(LanguageModel.isPolicyAware(service), index === 0 ? context : failedOver, () => (emitted = true), (attemptContext) =>
-          LanguageModel.streamIn(service, requestFor(request, index), attemptContext)).pipe(
-            Stream.catchAll((error) => {
-              if (emitted || index + 1 >= candidates.length || !when(error) || deadlinePassed(context) !== undefined) {
-                return Stream.fail(lastFailure(errors, error))
-              }
-              errors.push(error)
-              return attempt(index + 1)
-            })
-          )
-      }
-      return attempt(0)
-    })
-
-  const complete = (request: ChatRequest) =>
-    Effect.suspend(() => {
-      const errors: Array<LlmError.LlmError> = []
-      const attempt = (index: number): ReturnType<LanguageModel.Service["complete"]> => {
-        const source = candidates[index].service.complete(requestFor(request, index))
-        return (index === 0 ? source : Effect.provideService(source, AttemptInfo, failoverInfo)).pipe(
-          Effect.catchAll((error) => {
-            if (index + 1 >= candidates.length || !when(error)) return Effect.fail(lastFailure(errors, error))
+        return service.streamWith(requestFor(request, index), listen(index === 0 ? context : failedOver, () => (emitted = true))).pipe(
+          Stream.catchAll((error) => {
+            if (emitted || index + 1 >= candidates.length || !when(error) || deadlinePassed(context) !== undefined) {
+              return Stream.fail(lastFailure(errors, error))
+            }
             errors.push(error)
             return attempt(index + 1)
           })
@@ -136,10 +81,20 @@ export const failover = (routes: ReadonlyArray<Route>, options: FailoverOptions 
       return attempt(0)
     })
 
-  return LanguageModel.make({
-    provider: self.provider,
-    capabilities: combinedCapabilities(self, candidates.map((c) => c.service)),
-    streamIn,
-    complete
-  })
+  const completeWith = (request: ChatRequest, context: PolicyContext) =>
+    Effect.suspend(() => {
+      const errors: Array<LlmError.LlmError> = []
+      const failedOver: PolicyContext = { ...context, attempt: failoverInfo }
+      const attempt = (index: number): ReturnType<LanguageModel.Service["complete"]> =>
+        candidates[index].service.completeWith(requestFor(request, index), index === 0 ? context : failedOver).pipe(
+          Effect.catchAll((error) => {
+            if (index + 1 >= candidates.length || !when(error)) return Effect.fail(lastFailure(errors, error))
+            errors.push(error)
+            return attempt(index + 1)
+          })
+        )
+      return attempt(0)
+    })
+
+  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamWith, completeWith })
 }

@@ -7,21 +7,9 @@ import * as Effect from "effect/Effect"
 import { Accumulator, type Completion } from "../../Completion.js"
 import * as LlmError from "../../LlmError.js"
 import type { FinishReason, StreamEvent } from "../../StreamEvent.js"
-import { type ChunkResult, nothing, pass, type Site, stage, streamPolicy, type StreamPolicy } from "./core.js"
-
-/**
- * Options of `guard`.
- * @since 0.1.0
- * @category models
- */
-export interface GuardOptions {
-  /** Finish reasons that are failures: `length` → `IncompleteStream{ending:"length"}`, `content-filter` → `InvalidRequest{code:"content-filter"}`. */
-  readonly failOn?: ReadonlyArray<Extract<FinishReason, "length" | "content-filter">> | undefined
-  /** Usage must arrive before the end (`MissingUsage` otherwise). */
-  readonly requireUsage?: boolean | undefined
-  /** Nothing but usage may follow the finish (a token after it is a `DecodeError`); default true. */
-  readonly strictEnd?: boolean | undefined
-}
+import type { GuardOptions, StreamPolicy } from "../../Policy.js"
+import { type Site, streamPolicy } from "./builders.js"
+import { type ChunkResult, nothing, pass, stage } from "./stage.js"
 
 const failureFor = (site: Site, reason: FinishReason, partial: Completion): LlmError.LlmError | undefined => {
   switch (reason) {
@@ -39,13 +27,7 @@ const failureFor = (site: Site, reason: FinishReason, partial: Completion): LlmE
   }
 }
 
-/**
- * The finish-reason guard: an end without `Finish` is `IncompleteStream`; optionally `length` and
- * `content-filter` finishes and missing usage are failures too. Failures come at the end of the
- * stream, after every event (usage included) reached the caller.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.guard`. */
 export const guard = (options: GuardOptions = {}): StreamPolicy => {
   const failOn = new Set<FinishReason>(options.failOn ?? [])
   const strictEnd = options.strictEnd ?? true
@@ -86,7 +68,7 @@ export const guard = (options: GuardOptions = {}): StreamPolicy => {
           onFailure: (error) => (acc.events === 0 ? error : LlmError.withPartial(error, acc.snapshot()))
         }
       }),
-    (self, site) => Effect.flatMap(self, (completion) => {
+    (inner, site, context) => Effect.flatMap(inner(context), (completion) => {
       const error = check(site, completion)
       return error === undefined ? Effect.succeed(completion) : Effect.fail(error)
     })

@@ -4,7 +4,6 @@
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,27 +15,15 @@ import type { ChatRequest } from "../../ChatRequest.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type * as LlmError from "../../LlmError.js"
 import { isToken, type StreamEvent } from "../../StreamEvent.js"
-import { AttemptInfo, combinedCapabilities, deadlinePassed, type Middleware, Progress } from "./core.js"
-import type { Route } from "./failover.js"
-
-/**
- * Options of `hedge`.
- * @since 0.1.0
- * @category models
- */
-export interface HedgeOptions {
-  /** How long to wait for a first token before starting the next route too. */
-  readonly after: Duration.DurationInput
-  /** The routes to hedge with, in order (the wrapped service is the first). */
-  readonly routes: ReadonlyArray<Route>
-}
+import type { HedgeOptions, Middleware } from "../../Policy.js"
+import { deadlinePassed, type PolicyContext } from "./context.js"
 
 /** A started candidate: what it emitted up to its first token, and the pull for the rest. */
 interface Started {
   readonly head: ReadonlyArray<Chunk.Chunk<StreamEvent>>
   readonly pull: Effect.Effect<Chunk.Chunk<StreamEvent>, Option.Option<LlmError.LlmError>>
   readonly scope: Scope.CloseableScope
-  /** Called once it won: from then on its events count as handed on (`Progress`). */
+  /** Called once it won: from then on its events count as handed on (reported to `progress`). */
   readonly win: () => void
 }
 
@@ -72,42 +59,37 @@ const start = (candidate: Candidate): Effect.Effect<Started, LlmError.LlmError> 
 
 const hedgeInfo = { kind: "hedge" } as const
 
-/**
- * If no first token comes within `after`, starts the next route as well (at once if the current
- * one fails); the first to emit a token wins and the others are interrupted, their requests aborted.
- * At most one request per route.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.hedge`. */
 export const hedge = (options: HedgeOptions): Middleware => (self) => {
   const after = Duration.decode(options.after)
   const candidates = [{ service: self, model: undefined }, ...options.routes].map((route) => ({
     service: route.service ?? self,
     model: route.model
   }))
-  const streamOf = (request: ChatRequest, index: number, context: Context.Context<never>): Candidate => {
+  const streamOf = (request: ChatRequest, index: number, context: PolicyContext): Candidate => {
     const model = candidates[index].model
-    const attemptContext = index === 0 ? context : Context.add(context, AttemptInfo, hedgeInfo)
-    const outer = Context.getOption(attemptContext, Progress)
+    const attemptContext: PolicyContext = index === 0 ? context : { ...context, attempt: hedgeInfo }
+    const outer = attemptContext.progress
     const service = candidates[index].service
     const routed = model === undefined ? request : { ...request, model }
-    if (Option.isNone(outer)) return { stream: LanguageModel.streamIn(service, routed, attemptContext), win: () => {} }
+    if (outer === undefined) return { stream: service.streamWith(routed, attemptContext), win: () => {} }
     // A candidate's events reach the caller only if it wins: until then they are not reported on.
     let won = false
-    const gated = Context.add(attemptContext, Progress, {
-      onEvents: (events) => {
-        if (won) outer.value.onEvents(events)
+    const gated: PolicyContext = {
+      ...attemptContext,
+      progress: (events) => {
+        if (won) outer(events)
       }
-    })
+    }
     return {
-      stream: LanguageModel.streamIn(service, routed, gated),
+      stream: service.streamWith(routed, gated),
       win: (head) => {
         won = true
-        for (const chunk of head) outer.value.onEvents(Chunk.toReadonlyArray(chunk))
+        for (const chunk of head) outer(Chunk.toReadonlyArray(chunk))
       }
     }
   }
-  const raceFrom = (request: ChatRequest, index: number, context: Context.Context<never>): Effect.Effect<Started, LlmError.LlmError> => {
+  const raceFrom = (request: ChatRequest, index: number, context: PolicyContext): Effect.Effect<Started, LlmError.LlmError> => {
     const current = start(streamOf(request, index, context))
     if (index + 1 >= candidates.length) return current
     return Effect.gen(function*() {
@@ -122,7 +104,7 @@ export const hedge = (options: HedgeOptions): Middleware => (self) => {
       return yield* Effect.race(first, next)
     })
   }
-  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
+  const streamWith = (request: ChatRequest, context: PolicyContext) =>
     Stream.unwrapScoped(
       Effect.gen(function*() {
         const winner = yield* raceFrom(request, 0, context).pipe(
@@ -140,10 +122,5 @@ export const hedge = (options: HedgeOptions): Middleware => (self) => {
         )
       })
     )
-  return LanguageModel.make({
-    provider: self.provider,
-    capabilities: combinedCapabilities(self, candidates.map((c) => c.service)),
-    streamIn,
-    complete: self.complete
-  })
+  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamWith, completeWith: self.completeWith })
 }

@@ -1,11 +1,11 @@
 /**
  * What the measuring policies (`metrics`, `detectBuffered`) share: a precise clock reading, the
- * buffered-stream criterion and the channel through which `detectBuffered` tells `metrics` its verdict.
+ * buffered-stream criterion and the verdict `detectBuffered` tells `metrics` (through the policy context's `buffered`).
  * Not re-exported: the public names live in `buffered.ts` and `metrics.ts`.
  * @internal
  */
 import type * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
+import type { BufferedWarning } from "../../Policy.js"
 
 /** Milliseconds (fractional) on the clock's monotonic scale: for durations, not dates. */
 export const nowMs = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1e6
@@ -13,30 +13,6 @@ export const nowMs = (clock: Clock.Clock): number => Number(clock.unsafeCurrentT
 /** The characters a token event carries (text, reasoning or tool-call arguments). */
 export const charsOf = (event: { readonly _tag: string; readonly text?: string; readonly argumentsDelta?: string }): number =>
   event._tag === "ToolCallDelta" ? (event.argumentsDelta ?? "").length : (event.text ?? "").length
-
-/**
- * A buffered-stream warning: the answer's text came at once instead of as it was generated — all of
- * it within a small margin of the first token, or most of it in one burst after a hold behind the
- * first few tokens.
- * @since 0.1.0
- * @category models
- */
-export interface BufferedWarning {
-  /** From the start of the request to the first token. */
-  readonly firstTokenMs: number
-  /** From the first token to the last. */
-  readonly spreadMs: number
-  /** From the start of the request to the last token. */
-  readonly totalMs: number
-  /** Characters of text, reasoning and tool-call arguments. */
-  readonly chars: number
-  /** Token events (text, reasoning and tool-call deltas). */
-  readonly deltas: number
-  /** The silence before the replayed text (0 when the whole answer came with its first token). */
-  readonly heldMs: number
-  /** The characters that came at once (`chars` when the whole answer did). */
-  readonly replayedChars: number
-}
 
 /** The criterion, resolved from the options. */
 export interface Criterion {
@@ -133,8 +109,3 @@ export const checkBuffered = (criterion: Criterion, timing: Timing): BufferedWar
 export interface BufferedVerdict {
   readonly warning: BufferedWarning | undefined
 }
-
-/** Where `detectBuffered` reports its verdict; `metrics` provides one to the stream it wraps. */
-export class BufferedReports extends Context.Tag("@sluice/core/Policy/BufferedReports")<BufferedReports, {
-  readonly report: (verdict: BufferedVerdict) => void
-}>() {}

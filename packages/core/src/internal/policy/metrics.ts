@@ -6,7 +6,6 @@
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -24,83 +23,21 @@ import { usageFromEvent } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import type { LlmError } from "../../LlmError.js"
 import type { FinishReason, StreamEvent } from "../../StreamEvent.js"
-import { type Attempt, AttemptInfo, Attempts, type Site, streamPolicy, type StreamPolicy } from "./core.js"
+import type * as Adapter from "../../Adapter.js"
+import type { Attempt, Measured, MetricsOptions, StreamPolicy, Summary } from "../../Policy.js"
+import { type Site, streamPolicy } from "./builders.js"
+import type { PolicyContext } from "./context.js"
 import {
   type BufferedVerdict,
-  type BufferedWarning,
-  BufferedReports,
   Burst,
   checkBuffered,
   defaultCriterion,
   nowMs
 } from "./measure.js"
 
-/**
- * What one request measured, handed to `onSummary` once at its end (success, failure or interruption).
- * Durations are milliseconds on the `Clock` service; `null` where there is nothing to measure.
- * @since 0.1.0
- * @category models
- */
-export interface Summary {
-  readonly provider: string
-  readonly model: string
-  /** `"stream"` or `"complete"`. */
-  readonly call: "stream" | "complete"
-  /**
-   * Whether the answer arrived as a stream: false for `complete`, and for a stream whose server answered with a
-   * whole JSON completion instead (a gateway that ignores `stream: true`; its attempt says `streamed: false`).
-   */
-  readonly streamed: boolean
-  /** Epoch milliseconds. */
-  readonly startedAt: number
-  /** From the start to the first text, reasoning or tool-call delta, in whole milliseconds. */
-  readonly ttftMs: number | null
-  /** From the start to the end of the stream (or of the call), in whole milliseconds. */
-  readonly durationMs: number
-  /** The gaps between successive token deltas (deltas that arrived together count as 0). */
-  readonly interTokenMs: { readonly p50: number; readonly p90: number; readonly max: number } | null
-  /** Output tokens per second of generation (from the first token to the end; the whole call for `complete`). */
-  readonly tokensPerSecond: number | null
-  /** From usage when the provider reported it, else the number of token deltas (see `outputTokensEstimated`). */
-  readonly outputTokens: number | null
-  /** True when `outputTokens` counts deltas because no usage came. */
-  readonly outputTokensEstimated: boolean
-  /** The usage of the answer the caller received. */
-  readonly usage: Usage | null
-  /** Usage added up over every attempt, failed ones included (they cost money too); `usage` when none was recorded. */
-  readonly totalUsage: Usage | null
-  /** Every try, as the request-level policies inside recorded them (one, made up here, when none did). */
-  readonly attempts: ReadonlyArray<Attempt>
-  readonly finishReason: FinishReason | null
-  /** `complete`: the stream ended (or the call returned); `failure`: it failed; `interrupted`: the caller went away or stopped reading. */
-  readonly ending: "complete" | "failure" | "interrupted"
-  /** The failure, when `ending` is `failure` (a defect has none). */
-  readonly error?: { readonly _tag: LlmError["_tag"]; readonly message: string } | undefined
-  /** Set when the stream looked like a buffered replay (by an inner `detectBuffered`, else by its default criterion). */
-  readonly buffered?: BufferedWarning | undefined
-}
-
-/**
- * Options of `metrics`.
- * @since 0.1.0
- * @category models
- */
-export interface MetricsOptions {
-  /** Called once at the end of each request with its summary. */
-  readonly onSummary?: ((summary: Summary) => Effect.Effect<void>) | undefined
-  /** The provider to report when applied to a bare stream (a service reports its own). */
-  readonly provider?: string | undefined
-  /** The model to report when applied to a bare stream (a service reports the request's). */
-  readonly model?: string | undefined
-}
-
 const ms = (start: number, factor: number, count: number) => MetricBoundaries.exponential({ start, factor, count })
 
-/**
- * The Effect metrics `metrics` updates, each tagged with `provider` and `model` (plus the fiber's metric labels).
- * @since 0.1.0
- * @category metrics
- */
+/** The implementation of `Policy.instruments`. */
 export const instruments = {
   /** Time to first token, per streamed request. */
   timeToFirstToken: Metric.histogram("sluice_time_to_first_token_ms", ms(10, 2, 14), "time to the first token (ms)"),
@@ -200,15 +137,17 @@ class Request {
   verdict: BufferedVerdict | undefined
   readonly startMs: number
   readonly startedAt: number
-  readonly collector: Context.Tag.Service<Attempts>
-  readonly reports: Context.Tag.Service<BufferedReports> = { report: (verdict) => (this.verdict = verdict) }
+  readonly collector: Adapter.AttemptSink
+  readonly reports = (verdict: BufferedVerdict): void => {
+    this.verdict = verdict
+  }
 
   constructor(
     readonly site: Site,
     readonly call: Summary["call"],
     readonly clock: Clock.Clock,
-    outer: Option.Option<Context.Tag.Service<Attempts>>,
-    readonly info: Option.Option<Context.Tag.Service<AttemptInfo>>,
+    outer: Adapter.AttemptSink | undefined,
+    readonly info: Adapter.AttemptInfo | undefined,
     readonly labels: ReadonlyArray<MetricLabel.MetricLabel>,
     readonly span: Option.Option<Tracer.Span>
   ) {
@@ -217,7 +156,7 @@ class Request {
     this.collector = {
       record: (attempt) => {
         this.recorded.push(attempt)
-        if (Option.isSome(outer)) outer.value.record(attempt)
+        if (outer !== undefined) outer.record(attempt)
       }
     }
   }
@@ -259,7 +198,7 @@ class Request {
     const attempts: ReadonlyArray<Attempt> = this.recorded.length > 0 ? this.recorded : [{
       provider: this.site.provider,
       model: this.site.model,
-      kind: Option.isSome(this.info) ? this.info.value.kind : "initial",
+      kind: this.info === undefined ? "initial" : this.info.kind,
       startedAt: this.startedAt,
       endedAt: this.clock.unsafeCurrentTimeMillis(),
       events: figures.events,
@@ -352,11 +291,11 @@ class Request {
   }
 }
 
-const startRequest = (site: Site, call: Summary["call"], context: Context.Context<never>, span: Option.Option<Tracer.Span>) =>
+const startRequest = (site: Site, call: Summary["call"], context: PolicyContext, span: Option.Option<Tracer.Span>) =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
-    const outer = Context.getOption(context, Attempts)
-    const info = Context.getOption(context, AttemptInfo)
+    const outer = context.attempts
+    const info = context.attempt
     const fiberLabels = yield* FiberRef.get(FiberRef.currentMetricLabels)
     const labels = [...fiberLabels, MetricLabel.make("provider", site.provider), MetricLabel.make("model", site.model)]
     return new Request(site, call, clock, outer, info, labels, span)
@@ -368,18 +307,18 @@ const spanOptions = (site: Site): Tracer.SpanOptions => ({
 })
 
 const measureStream = <R>(
-  inner: (context: Context.Context<never>) => Stream.Stream<StreamEvent, LlmError, R>,
+  inner: (context: PolicyContext) => Stream.Stream<StreamEvent, LlmError, R>,
   site: Site,
-  context: Context.Context<never>,
+  context: PolicyContext,
   onSummary: MetricsOptions["onSummary"]
 ): Stream.Stream<StreamEvent, LlmError, R> =>
   LanguageModel.unwrap(Effect.gen(function*() {
-    // The span is made and ended here and handed to what is inside through its context: `Stream.withSpan`
+    // The span is made and ended here and handed to what is inside in the policy context: `Stream.withSpan`
     // would provide it on every read.
-    const parent = Context.getOption(context, Tracer.ParentSpan)
+    const parent = context.span
     const span = yield* Effect.makeSpan("sluice.stream", {
       ...spanOptions(site),
-      ...(Option.isSome(parent) ? { parent: parent.value } : {})
+      ...(parent === undefined ? {} : { parent })
     })
     const request = yield* startRequest(site, "stream", context, Option.some(span))
     const clock = request.clock
@@ -393,12 +332,7 @@ const measureStream = <R>(
     let usage: Usage | null = null
     let finishReason: FinishReason | null = null
     let completed = false
-    const services = Context.add(
-      Context.add(Context.add(context, Attempts, request.collector), BufferedReports, request.reports),
-      Tracer.ParentSpan,
-      span
-    )
-    const observed = Stream.mapChunks(inner(services), (chunk) => {
+    const observed = Stream.mapChunks(inner({ ...context, attempts: request.collector, buffered: request.reports, span }), (chunk) => {
       const batch = Chunk.toReadonlyArray(chunk)
       events += batch.length
       let now: number | undefined
@@ -450,43 +384,42 @@ const measureStream = <R>(
   }))
 
 const measureComplete = (
-  self: Effect.Effect<Completion, LlmError>,
+  inner: (context: PolicyContext) => Effect.Effect<Completion, LlmError>,
   site: Site,
+  context: PolicyContext,
   onSummary: MetricsOptions["onSummary"]
 ): Effect.Effect<Completion, LlmError> =>
-  Effect.flatMap(
-    Effect.flatMap(Effect.context<never>(), (context) => Effect.flatMap(Effect.option(Effect.currentSpan), (span) => startRequest(site, "complete", context, span))),
-    (request) =>
-    self.pipe(
-      Effect.provideService(Attempts, request.collector),
-      Effect.onExit((exit) => {
-        const completion = Exit.isSuccess(exit) ? exit.value : undefined
-        const summary = request.finish({
-          exit,
-          completed: true,
-          firstTokenMs: undefined,
-          lastTokenMs: request.startMs,
-          gaps: undefined,
-          chars: 0,
-          deltas: 0,
-          burst: new Burst(),
-          events: 0,
-          usage: completion?.usage ?? null,
-          finishReason: completion?.finishReason ?? null
+  Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+    Effect.flatMap(startRequest(site, "complete", context, span), (request) =>
+      inner({
+        ...context,
+        attempts: request.collector,
+        ...(Option.isSome(span) ? { span: span.value } : {})
+      }).pipe(
+        Effect.onExit((exit) => {
+          const completion = Exit.isSuccess(exit) ? exit.value : undefined
+          const summary = request.finish({
+            exit,
+            completed: true,
+            firstTokenMs: undefined,
+            lastTokenMs: request.startMs,
+            gaps: undefined,
+            chars: 0,
+            deltas: 0,
+            burst: new Burst(),
+            events: 0,
+            usage: completion?.usage ?? null,
+            finishReason: completion?.finishReason ?? null
+          })
+          return onSummary === undefined ? Effect.void : onSummary(summary)
         })
-        return onSummary === undefined ? Effect.void : onSummary(summary)
-      })
-    )).pipe(Effect.withSpan("sluice.complete", spanOptions(site)))
+      ))).pipe(
+      // One effect: the span is the fiber's current one inside too (for a `complete` of your own), and
+      // handed down in the policy context.
+      Effect.withSpan("sluice.complete", { ...spanOptions(site), ...(context.span === undefined ? {} : { parent: context.span }) })
+    )
 
-/**
- * Measures every request: time to first token (to the first text, reasoning or tool-call delta), the gaps
- * between token deltas, tokens per second, duration and attempts (collected from the request-level policies
- * inside, and passed on to any collector outside). Updates the Effect metrics in `instruments`, runs the
- * request in a span `sluice.stream` / `sluice.complete` with `sluice.provider`, `sluice.model` and the
- * figures as attributes, and hands `onSummary` the `Summary` once at the end.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.metrics`. */
 export const metrics = (options: MetricsOptions = {}): StreamPolicy => {
   const siteOf = (site: Site): Site =>
     options.provider === undefined && options.model === undefined ? site : {
@@ -495,26 +428,11 @@ export const metrics = (options: MetricsOptions = {}): StreamPolicy => {
     }
   return streamPolicy(
     (inner, site, context) => measureStream(inner, siteOf(site), context, options.onSummary),
-    (self, site) => measureComplete(self, siteOf(site), options.onSummary)
+    (inner, site, context) => measureComplete(inner, siteOf(site), context, options.onSummary)
   )
 }
 
-/**
- * A measured stream and its summary: `summary` waits for the stream's end (run the stream first, or alongside).
- * @since 0.1.0
- * @category models
- */
-export interface Measured<R> {
-  readonly stream: Stream.Stream<StreamEvent, LlmError, R>
-  readonly summary: Effect.Effect<Summary>
-}
-
-/**
- * Wraps a stream in `metrics` and gives a handle to its summary, e.g.
- * `const { stream, summary } = yield* Policy.withSummary(model.stream(request), { provider: model.provider, model: request.model })`.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.withSummary`. */
 export const withSummary: {
   (options?: MetricsOptions): <R>(self: Stream.Stream<StreamEvent, LlmError, R>) => Effect.Effect<Measured<R>>
   <R>(self: Stream.Stream<StreamEvent, LlmError, R>, options?: MetricsOptions): Effect.Effect<Measured<R>>

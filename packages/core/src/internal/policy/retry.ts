@@ -2,7 +2,6 @@
  * Retrying a request on retryable failures, driven by an Effect `Schedule`.
  * @internal
  */
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -16,31 +15,10 @@ import { Accumulator } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import { abortableSleep, AttemptInfo, combinedCapabilities, Deadline, deadlinePassed, type Middleware, observe } from "./core.js"
+import type { Middleware, RetryOptions } from "../../Policy.js"
+import { abortableSleep, deadlinePassed, listen, type PolicyContext } from "./context.js"
 
-/**
- * Options of `retry`.
- * @since 0.1.0
- * @category models
- */
-export interface RetryOptions {
-  /** The schedule between attempts (default: exponential from 250 ms, doubling, jittered, at most 3 retries). */
-  readonly schedule?: Schedule.Schedule<unknown, LlmError.LlmError> | undefined
-  /** A schedule per error tag, e.g. more patience for `RateLimited` than for `ServerError`. */
-  readonly schedules?: { readonly [Tag in LlmError.LlmError["_tag"]]?: Schedule.Schedule<unknown, LlmError.LlmError> } | undefined
-  /** Hard cap on attempts, the first included, whatever the schedules say (default 4). */
-  readonly maxAttempts?: number | undefined
-  /** Which failures to retry (default `LlmError.isRetryable`). */
-  readonly while?: ((error: LlmError.LlmError) => boolean) | undefined
-  /** Retry a stream that already handed events to the caller (default false: they would see text twice; see `continuation`). */
-  readonly afterOutput?: boolean | undefined
-}
-
-/**
- * The default retry schedule: exponential from 250 ms, doubling, jittered, at most 3 retries.
- * @since 0.1.0
- * @category constants
- */
+/** The implementation of `Policy.defaultRetrySchedule`. */
 export const defaultRetrySchedule: Schedule.Schedule<unknown, LlmError.LlmError> = Schedule.exponential("250 millis", 2).pipe(
   Schedule.jittered,
   Schedule.intersect(Schedule.recurs(3))
@@ -68,14 +46,11 @@ class Retrier {
   private readonly steppers = new Map<string, Stepper>()
   constructor(private readonly options: RetryOptions) {}
 
-  /**
-   * Waits before the next attempt and returns true, or returns false when the error must stand. A stream
-   * passes its context (the deadline, the aborts); `complete` reads the fiber's.
-   */
-  shouldRetry(error: LlmError.LlmError, context?: Context.Context<never>): Effect.Effect<boolean> {
+  /** Waits before the next attempt and returns true, or returns false when the error must stand. */
+  shouldRetry(error: LlmError.LlmError, context: PolicyContext): Effect.Effect<boolean> {
     return Effect.gen(this, function*() {
       // A deadline outside that already passed would abort the next attempt at once: stop here.
-      if (context !== undefined && deadlinePassed(context) !== undefined) return false
+      if (deadlinePassed(context) !== undefined) return false
       const retryable = this.options.while ?? LlmError.isRetryable
       if (!retryable(error) || this.attempts >= (this.options.maxAttempts ?? 4)) return false
       let stepper = this.steppers.get(error._tag)
@@ -91,12 +66,10 @@ class Retrier {
       const wait = error._tag === "RateLimited" && error.retryAfter !== undefined
         ? Math.max(delay.value, Duration.toMillis(error.retryAfter))
         : delay.value
-      const services = context ?? (yield* Effect.context<never>())
-      const deadline = Context.getOption(services, Deadline)
       // A wait that ends past the total deadline cannot lead to an answer in time: fail now.
-      if (Option.isSome(deadline) && now + wait >= deadline.value.at) return false
+      if (context.deadline !== undefined && now + wait >= context.deadline) return false
       // A deadline that passes during the wait ends it, and the error stands (the timeout reports it).
-      if (wait > 0 && Either.isLeft(yield* Effect.either(abortableSleep(services, Duration.millis(wait))))) return false
+      if (wait > 0 && Either.isLeft(yield* Effect.either(abortableSleep(context, Duration.millis(wait))))) return false
       this.attempts++
       return true
     })
@@ -105,28 +78,21 @@ class Retrier {
 
 const retryInfo = { kind: "retry" } as const
 
-/**
- * Retries failed requests on a `Schedule`: only retryable errors, honouring `retryAfter`, within any
- * total deadline, by default only while nothing reached the caller, never more than `maxAttempts`.
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.retry`. */
 export const retry = (options: RetryOptions = {}): Middleware => (self) => {
-  const streamIn = (request: ChatRequest, context: Context.Context<never>) =>
+  const streamWith = (request: ChatRequest, context: PolicyContext) =>
     Stream.suspend(() => {
       const retrier = new Retrier(options)
-      const retried = Context.add(context, AttemptInfo, retryInfo)
-      const aware = LanguageModel.isPolicyAware(self)
+      const retried: PolicyContext = { ...context, attempt: retryInfo }
       const attempt = (first: boolean): Stream.Stream<StreamEvent, LlmError.LlmError> => {
         let emitted = false
-        return observe(aware, first ? context : retried, () => (emitted = true), (attemptContext) =>
-          LanguageModel.streamIn(self, request, attemptContext)).pipe(
-            Stream.catchAll((error) =>
-              emitted && options.afterOutput !== true
-                ? Stream.fail(error)
-                : LanguageModel.unwrap(Effect.map(retrier.shouldRetry(error, context), (again) => (again ? attempt(false) : Stream.fail(error))))
-            )
+        return self.streamWith(request, listen(first ? context : retried, () => (emitted = true))).pipe(
+          Stream.catchAll((error) =>
+            emitted && options.afterOutput !== true
+              ? Stream.fail(error)
+              : LanguageModel.unwrap(Effect.map(retrier.shouldRetry(error, context), (again) => (again ? attempt(false) : Stream.fail(error))))
           )
+        )
       }
       if (options.afterOutput !== true) return attempt(true)
       // Retried after output, the caller may hold several attempts' text: a failure's partial is all of it.
@@ -139,14 +105,15 @@ export const retry = (options: RetryOptions = {}): Middleware => (self) => {
         Stream.mapError((error) => (received.events === 0 ? error : LlmError.replacePartial(error, received.snapshot())))
       )
     })
-  const complete = (request: ChatRequest) =>
+  const completeWith = (request: ChatRequest, context: PolicyContext) =>
     Effect.suspend(() => {
       const retrier = new Retrier(options)
+      const retried: PolicyContext = { ...context, attempt: retryInfo }
       const attempt = (first: boolean): ReturnType<LanguageModel.Service["complete"]> =>
-        (first ? self.complete(request) : Effect.provideService(self.complete(request), AttemptInfo, retryInfo)).pipe(
-          Effect.catchAll((error) => Effect.flatMap(retrier.shouldRetry(error), (again) => (again ? attempt(false) : Effect.fail(error))))
+        self.completeWith(request, first ? context : retried).pipe(
+          Effect.catchAll((error) => Effect.flatMap(retrier.shouldRetry(error, context), (again) => (again ? attempt(false) : Effect.fail(error))))
         )
       return attempt(true)
     })
-  return LanguageModel.make({ provider: self.provider, capabilities: combinedCapabilities(self, []), streamIn, complete })
+  return LanguageModel.make({ provider: self.provider, capabilities: self.capabilities, streamWith, completeWith })
 }

@@ -5,7 +5,6 @@
 import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
-import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -14,25 +13,9 @@ import { Accumulator } from "../../Completion.js"
 import * as LanguageModel from "../../LanguageModel.js"
 import * as LlmError from "../../LlmError.js"
 import type { StreamEvent } from "../../StreamEvent.js"
-import { abortableSleep, streamPolicy, type StreamPolicy } from "./core.js"
-
-/**
- * Options of `smooth`.
- * @since 0.1.0
- * @category models
- */
-export interface SmoothOptions {
-  /**
-   * Where chunks end: `"word"` (a word with the spaces and punctuation after it, by `Intl.Segmenter`, so
-   * Chinese, Japanese or Thai text without spaces is cut into words too), `"line"` (after each `\n`), or a
-   * RegExp whose matches end chunks (e.g. `/[.!?]\s+/` for sentences; a match is taken to start at most 256
-   * characters before the text that completes it). With "word" or a RegExp, text that goes 2,048 characters
-   * without a boundary is handed on as it is.
-   */
-  readonly chunking: "word" | "line" | RegExp
-  /** The least time between two emitted text chunks (a burst is paced out); default none. */
-  readonly delay?: Duration.DurationInput | undefined
-}
+import type { SmoothOptions, StreamPolicy } from "../../Policy.js"
+import { streamPolicy } from "./builders.js"
+import { abortableSleep, type PolicyContext } from "./context.js"
 
 /**
  * Cuts the complete chunks off the front of `buffer`, handing each to `emit`; gives the length cut.
@@ -270,11 +253,11 @@ const smoothStage = <R>(
 
 const isText = (event: StreamEvent): boolean => event._tag === "TextDelta" || event._tag === "ReasoningDelta"
 
-/** Spaces text events at least `delayMs` apart; other events pass at once. A pause ends when a deadline's `Abort` fires. */
+/** Spaces text events at least `delayMs` apart; other events pass at once. A pause ends when a deadline's abort fires. */
 const pace = <R>(
   self: Stream.Stream<StreamEvent, LlmError.LlmError, R>,
   delayMs: number,
-  context: Context.Context<never>
+  context: PolicyContext
 ): Stream.Stream<StreamEvent, LlmError.LlmError, R> =>
   LanguageModel.unwrap(Effect.map(Effect.clock, (clock) => {
     let lastAt: number | undefined
@@ -300,14 +283,7 @@ const pace = <R>(
     })
   }))
 
-/**
- * Re-chunks `TextDelta`s (and, separately, `ReasoningDelta`s) into whole words, lines or RegExp-delimited
- * pieces, for steady rendering; `delay` paces the pieces. The text is exactly preserved, and nothing is
- * held back at the end: any other event (tool call, usage, finish) first flushes the buffer, and so do the
- * end of the stream and a failure (whose `partial` is then what the caller received).
- * @since 0.1.0
- * @category policies
- */
+/** The implementation of `Policy.smooth`. */
 export const smooth = (options: SmoothOptions): StreamPolicy => {
   const delayMs = options.delay === undefined ? 0 : Duration.toMillis(Duration.decode(options.delay))
   // A RegExp is compiled once here; "word" gets its own segmenter per policy.
