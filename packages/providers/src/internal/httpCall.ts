@@ -17,7 +17,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import { ChatRequest, Completion, LanguageModel, type LlmError, LlmError as Errors, Policy, type StreamEvent, WireDecoder } from "@sluice/core"
+import { Completion, LanguageModel, type LlmError, LlmError as Errors, Policy, type StreamEvent, WireDecoder } from "@sluice/core"
 import { decompress } from "./decompress.js"
 import { fromBodyError, fromClientError, fromStatus, type Site } from "./httpFailure.js"
 import { scrubError, withScrubbedSpans } from "./secrets.js"
@@ -292,17 +292,3 @@ export const completion = (
   redactHeaders?: ReadonlyArray<string>
 ): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
   Policy.recordCall(Effect.mapError(Effect.flatMap(json(client, site, request, redactHeaders), decode), (error) => scrubError(error, site.secrets)), site)
-
-/** A request Sluice refuses to send (empty conversation, non-finite temperature, …), as `InvalidRequest`; undefined when it is fine. */
-export const invalid = (site: Site, request: ChatRequest.ChatRequest): LlmError.LlmError | undefined => {
-  const problem = ChatRequest.problem(request)
-  return problem === undefined
-    ? undefined
-    : new Errors.InvalidRequest({ provider: site.provider, model: site.model, code: "invalid-request", providerMessage: problem })
-}
-
-/** The finish-reason guard for a non-streamed answer: one without a finish reason is `IncompleteStream`. */
-export const guarded = (site: Site, completion: Completion.Completion, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
-  guard && completion.finishReason === null
-    ? Effect.fail(new Errors.IncompleteStream({ provider: site.provider, model: site.model, ending: "eof", partial: completion }))
-    : Effect.succeed(completion)
