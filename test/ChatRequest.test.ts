@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ChatRequest, type LanguageModel } from "@sluice/core"
+import { ChatRequest, type LanguageModel, type LlmError } from "@sluice/core"
 import { Anthropic, Gemini, OpenAiCompatible } from "@sluice/providers"
 import { HttpClient } from "@effect/platform"
 import { Effect, Either, JSONSchema, Layer, Redacted, Schema, Stream } from "effect"
@@ -66,6 +66,34 @@ describe("adapters refuse bad input before any network call", () => {
         assert.strictEqual(calls, 0)
       }).pipe(Effect.provide(NoNetwork)))
   }
+  // Tool arguments that are not a JSON object: a valid ChatRequest that Anthropic's and Gemini's formats cannot carry.
+  const uncarriable = ChatRequest.make({
+    model: "m",
+    messages: [
+      ChatRequest.user("x"),
+      { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "f", arguments: "[1]" }] },
+      { role: "tool", toolCallId: "c1", name: "f", content: "42" }
+    ]
+  })
+  it.effect("every adapter refuses with one code: a caller's mistake and a request its format cannot carry are InvalidRequest invalid-request", () =>
+    Effect.gen(function*() {
+      const code = (error: Either.Either<unknown, LlmError.LlmError>) =>
+        Either.isLeft(error) && error.left._tag === "InvalidRequest" ? error.left.code : undefined
+      for (const [name, make] of services) {
+        const service = yield* make
+        const empty = ChatRequest.make({ model: "m", messages: [] })
+        assert.strictEqual(code(yield* Effect.either(Stream.runDrain(service.stream(empty)))), "invalid-request", `${name} stream`)
+        assert.strictEqual(code(yield* Effect.either(service.complete(empty))), "invalid-request", `${name} complete`)
+      }
+      for (const [name, make] of services.filter(([name]) => name !== "openai")) {
+        const service = yield* make
+        const streamed = yield* Effect.either(Stream.runDrain(service.stream(uncarriable)))
+        assert.strictEqual(code(streamed), "invalid-request", `${name} stream`)
+        if (Either.isLeft(streamed)) assert.include(streamed.left.message, "is not a JSON object")
+        assert.strictEqual(code(yield* Effect.either(service.complete(uncarriable))), "invalid-request", `${name} complete`)
+      }
+      assert.strictEqual(calls, 0)
+    }).pipe(Effect.provide(NoNetwork)))
 })
 
 describe("ChatRequest.JsonSchema", () => {

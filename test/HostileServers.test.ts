@@ -14,7 +14,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
 import { ChatRequest, type LanguageModel, LlmError, Policy } from "@sluice/core"
-import { Deferred, Duration, Effect, Either, Fiber, Option } from "effect"
+import { Chunk, Deferred, Duration, Effect, Either, Fiber, Option, Stream } from "effect"
 import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Zlib from "node:zlib"
@@ -305,6 +305,65 @@ layer(NodeHttpClient.layerUndici, { excludeTestServices: true })("Hostile server
       })
       const failed = Adapters.expectFailure(yield* streamFrom(odd), "DecodeError", where)
       assert.include(failed.reason, "zstd")
+    }))
+
+  it.scoped("a compressed stream the consumer leaves is aborted; a compressed body cut off is a TransportError, corrupt bytes a DecodeError", () =>
+    Effect.gen(function*() {
+      const tick = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "tick " } }] })}\n\n`
+      const compressors: ReadonlyArray<readonly [string, () => Zlib.Gzip | Zlib.Deflate | Zlib.BrotliCompress]> = [
+        ["gzip", () => Zlib.createGzip()],
+        ["deflate", () => Zlib.createDeflate()],
+        ["br", () => Zlib.createBrotliCompress()]
+      ]
+      for (const [coding, compressor] of compressors) {
+        // an endless compressed stream, an event every 10 ms (flushed, so each one reaches the client)
+        const endless = yield* httpServer((res) => {
+          res.writeHead(200, { ...sseHeaders, "content-encoding": coding })
+          const zip = compressor()
+          zip.pipe(res)
+          const timer = setInterval(() => zip.write(tick, () => zip.flush()), 10)
+          res.on("close", () => clearInterval(timer))
+        })
+        const model = yield* format.make(endless.url, undefined)
+        const events = yield* model.stream(request).pipe(Stream.take(3), Stream.runCollect)
+        assert.deepStrictEqual(Chunk.toReadonlyArray(events).map((e) => e._tag), ["TextDelta", "TextDelta", "TextDelta"], coding)
+        yield* assertClientGone(endless, 5000)
+        // one event, then the connection drops mid-body: the body's own failure, not a decompression error
+        const cut = yield* httpServer((res) => {
+          res.writeHead(200, { ...sseHeaders, "content-encoding": coding })
+          const zip = compressor()
+          zip.pipe(res)
+          zip.write(tick, () => zip.flush(() => setTimeout(() => res.socket?.destroy(), 50)))
+        })
+        const failed = Adapters.expectFailure(yield* streamFrom(cut), "TransportError", where)
+        assert.strictEqual(failed.partial?.text, "tick ", coding)
+        const corrupt = yield* httpServer((res) => {
+          res.writeHead(200, { ...sseHeaders, "content-encoding": coding })
+          res.end("this is not compressed at all")
+        })
+        const garbled = Adapters.expectFailure(yield* streamFrom(corrupt), "DecodeError", where)
+        assert.include(garbled.reason, `the ${coding} body could not be decompressed`)
+      }
+    }))
+
+  it.scoped("without Node's built-in modules (another runtime), gzip still decodes and a br body is a DecodeError naming it", () =>
+    Effect.gen(function*() {
+      const body = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "hi" }, finish_reason: "stop" }] })}\n\ndata: [DONE]\n\n`
+      // Node 20's DecompressionStream has no brotli: off Node, nothing else decodes it.
+      const original = process.getBuiltinModule
+      yield* Effect.acquireRelease(
+        Effect.sync(() => Reflect.set(process, "getBuiltinModule", undefined)),
+        () => Effect.sync(() => Reflect.set(process, "getBuiltinModule", original))
+      )
+      const serve = (coding: string, bytes: Buffer) =>
+        httpServer((res) => {
+          res.writeHead(200, { ...sseHeaders, "content-encoding": coding })
+          res.end(bytes)
+        })
+      const gzip = yield* streamFrom(yield* serve("gzip", Zlib.gzipSync(body)))
+      assert.strictEqual(Adapters.expectSuccess(gzip, "gzip").text, "hi")
+      const br = Adapters.expectFailure(yield* streamFrom(yield* serve("br", Zlib.brotliCompressSync(body))), "DecodeError", where)
+      assert.include(br.reason, "content-encoding br")
     }))
 
   it.scoped("the socket closes right after the headers: TransportError when the framing says more was due, else IncompleteStream", () =>

@@ -4,7 +4,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { ChatRequest, Completion, LanguageModel, type LlmError, type StreamEvent } from "@sluice/core"
 import { Emulator, Fault, Scenario } from "@sluice/emulator"
 import { OpenAiCompatible } from "@sluice/providers"
-import { Duration, Effect, Either, Fiber, Layer, Redacted, Stream } from "effect"
+import { Config, ConfigError, ConfigProvider, Duration, Effect, Either, Fiber, Layer, Redacted, Stream } from "effect"
 import { consume } from "./support/adapters.js"
 import { modelFor, TestLayer } from "./support/onEmulator.js"
 
@@ -266,6 +266,22 @@ layer(TestLayer, { excludeTestServices: true })("OpenAiCompatible.complete over 
       const layer = OpenAiCompatible.layer({ baseUrl: emulator.openAiBaseUrl, headers: Scenario.headers({ text }) })
       const completion = yield* LanguageModel.complete(request).pipe(Effect.provide(layer))
       assert.strictEqual(completion.text, text)
+    }))
+
+  it.effect("layerConfig reads the base URL and key from Config or takes them as given; a missing variable is a ConfigError naming it", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.Emulator
+      const variables = ConfigProvider.fromMap(new Map([["OPENAI_BASE_URL", emulator.openAiBaseUrl], ["OPENAI_API_KEY", KEY]]))
+      const headers = Scenario.headers({ text })
+      const complete = (layer: Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient>) =>
+        LanguageModel.complete(request).pipe(Effect.provide(layer), Effect.withConfigProvider(variables))
+      const read = yield* complete(OpenAiCompatible.layerConfig({ baseUrl: Config.string("OPENAI_BASE_URL"), apiKey: Config.redacted("OPENAI_API_KEY"), headers }))
+      assert.strictEqual(read.text, text)
+      const given = yield* complete(OpenAiCompatible.layerConfig({ baseUrl: emulator.openAiBaseUrl, apiKey: Config.redacted("OPENAI_API_KEY"), headers }))
+      assert.strictEqual(given.text, text)
+      const missing = yield* Effect.flip(complete(OpenAiCompatible.layerConfig({ baseUrl: emulator.openAiBaseUrl, apiKey: Config.redacted("NO_SUCH_KEY") })))
+      assert.isTrue(ConfigError.isConfigError(missing), String(missing))
+      assert.include(String(missing), "NO_SUCH_KEY")
     }))
 })
 

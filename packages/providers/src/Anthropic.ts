@@ -22,24 +22,19 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
-import * as Effect from "effect/Effect"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
-import { type Adapter, type ChatRequest, Completion, LanguageModel, LlmError, StreamEvent } from "@sluice/core"
+import { type LanguageModel, LlmError, StreamEvent } from "@sluice/core"
+import * as Adapter from "./internal/adapter.js"
 import * as AnthropicRequest from "./internal/AnthropicRequest.js"
 import { AnthropicStreamDecoder, finishReasonOf, isRetryableErrorType, toUsage } from "./internal/AnthropicStreamDecoder.js"
 import * as AnthropicWire from "./internal/AnthropicWire.js"
-import * as Http from "./internal/httpCall.js"
-import { readErrorObject, type Site } from "./internal/httpFailure.js"
+import { providerError, readErrorObject, type Site } from "./internal/httpFailure.js"
+import { mismatch } from "./internal/wireChecks.js"
 
 /**
  * The API's base URL, without `/v1` (as in Anthropic's SDK).
@@ -99,73 +94,28 @@ const decodeMessage = Schema.decodeUnknownEither(AnthropicWire.Message)
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => {
-    const provider = options.provider ?? "anthropic"
-    const url = `${(options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")}/v1/messages`
-    const secrets = [Redacted.value(options.apiKey)]
-    const site = (request: ChatRequest.ChatRequest): Site => ({ provider, model: request.model, secrets })
-    const guard = options.guard ?? true
-
-    const httpRequest = (
-      where: Site,
-      request: ChatRequest.ChatRequest,
-      stream: boolean
-    ): Either.Either<HttpClientRequest.HttpClientRequest, LlmError.LlmError> => {
-      // Checked before any network call: a caller's mistake is a clear InvalidRequest.
-      const bad = Http.invalid(where, request)
-      if (bad !== undefined) return Either.left(bad)
-      return Either.map(
-        Either.mapLeft(
-          AnthropicRequest.body(request, {
-            stream,
-            defaultMaxTokens: options.defaultMaxTokens ?? defaultMaxTokens,
-            jsonMode: options.jsonMode ?? "native",
-            extraBody: options.extraBody
-          }),
-          (reason) =>
-            new LlmError.InvalidRequest({ provider: where.provider, model: where.model, code: "unsendable_request", providerMessage: reason })
-        ),
-        (body) =>
-          HttpClientRequest.post(url).pipe(
-            HttpClientRequest.setHeaders({
-              accept: stream ? "text/event-stream" : "application/json",
-              "anthropic-version": options.version ?? defaultVersion,
-              ...options.headers,
-              "x-api-key": Redacted.value(options.apiKey)
-            }),
-            HttpClientRequest.bodyUnsafeJson(body)
-          )
-      )
-    }
-
-    const streamWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
-      Stream.suspend(() => {
-        const where = site(request)
-        const req = httpRequest(where, request, true)
-        if (Either.isLeft(req)) return Stream.fail(req.left)
-        return Http.stream(client, where, req.right, new AnthropicStreamDecoder(where), {
-          guard,
-          maxEventSize: options.maxEventSize,
-          answer: (json) => answerEvents(where, json)
-        }, context)
-      })
-
-    const completeWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
-      Effect.suspend(() => {
-        const where = site(request)
-        const req = httpRequest(where, request, false)
-        if (Either.isLeft(req)) return Effect.fail(req.left)
-        return Http.completion(client, where, req.right, (json) => toCompletion(where, json, guard), context)
-      })
-
-    return LanguageModel.make({
-      provider,
-      capabilities: { continuation: options.prefill === false ? "instruction" : "prefill" },
-      streamWith,
-      completeWith
-    })
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
+  const url = `${(options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")}/v1/messages`
+  const key = Redacted.value(options.apiKey)
+  return Adapter.make({
+    provider: options.provider ?? "anthropic",
+    capabilities: { continuation: options.prefill === false ? "instruction" : "prefill" },
+    url: () => url,
+    headers: { "anthropic-version": options.version ?? defaultVersion, ...options.headers, "x-api-key": key },
+    encode: (request, stream) =>
+      AnthropicRequest.body(request, {
+        stream,
+        defaultMaxTokens: options.defaultMaxTokens ?? defaultMaxTokens,
+        jsonMode: options.jsonMode ?? "native",
+        extraBody: options.extraBody
+      }),
+    decoder: (site) => new AnthropicStreamDecoder(site),
+    toEvents: answerEvents,
+    secrets: [key],
+    guard: options.guard,
+    maxEventSize: options.maxEventSize
   })
+}
 
 /**
  * The events a non-streamed message (or the error object a proxy answered with status 200) stands for, in
@@ -175,25 +125,12 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
 const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEvent.StreamEvent>, LlmError.LlmError> => {
   if (Predicate.isRecord(json) && json.type === "error") {
     const body = readErrorObject(json)
-    return Either.left(
-      new LlmError.ProviderStreamError({
-        provider: site.provider,
-        model: site.model,
-        providerMessage: body?.message ?? "unknown error",
-        retryable: isRetryableErrorType(body?.type),
-        ...(body?.type === undefined ? {} : { errorType: body.type })
-      })
-    )
+    return Either.left(providerError(site, body, "unknown error", isRetryableErrorType(body?.type), body?.type))
   }
   const decoded = decodeMessage(json)
   if (Either.isLeft(decoded)) {
-    return Either.left(
-      new LlmError.DecodeError({
-        provider: site.provider,
-        model: site.model,
-        reason: `the response does not match the message schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
-      })
-    )
+    const reason = mismatch("the response does not match the message schema", decoded)
+    return Either.left(new LlmError.DecodeError({ provider: site.provider, model: site.model, reason }))
   }
   const message = decoded.right
   const events: Array<StreamEvent.StreamEvent> = []
@@ -222,37 +159,16 @@ const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEven
   return Either.right(events)
 }
 
-/** Reads a non-streamed message into a completion. */
-const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
-  Either.match(answerEvents(site, json), {
-    onLeft: Effect.fail,
-    onRight: (events) => Http.guarded(site, Completion.fromEvents(events), guard)
-  })
-
 /**
  * The adapter as a Layer.
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
-  Layer.effect(LanguageModel.LanguageModel, make(options))
+export const layer = Adapter.layer(make)
 
 /**
- * The adapter as a Layer, its key (and optionally base URL) read from `Config`, e.g. `Config.redacted("ANTHROPIC_API_KEY")`.
+ * The adapter as a Layer, its key (and optionally base URL) read from `Config`, e.g. `Config.redacted("ANTHROPIC_API_KEY")`, or given.
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  options: Omit<Options, "apiKey" | "baseUrl"> & {
-    readonly apiKey: Config.Config<Redacted.Redacted<string>>
-    readonly baseUrl?: string | Config.Config<string> | undefined
-  }
-): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(
-    LanguageModel.LanguageModel,
-    Effect.gen(function*() {
-      const apiKey = yield* options.apiKey
-      const baseUrl = options.baseUrl === undefined || typeof options.baseUrl === "string" ? options.baseUrl : yield* options.baseUrl
-      return yield* make({ ...options, apiKey, baseUrl })
-    })
-  )
+export const layerConfig = Adapter.layerConfig<Options>(make)

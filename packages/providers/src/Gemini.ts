@@ -24,19 +24,14 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
-import * as Effect from "effect/Effect"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
-import { type Adapter, type ChatRequest, Completion, LanguageModel, LlmError, type StreamEvent } from "@sluice/core"
+import type { LanguageModel, LlmError, StreamEvent } from "@sluice/core"
+import * as Adapter from "./internal/adapter.js"
 import * as GeminiRequest from "./internal/GeminiRequest.js"
 import { GeminiStreamDecoder } from "./internal/GeminiStreamDecoder.js"
-import * as Http from "./internal/httpCall.js"
 import type { Site } from "./internal/httpFailure.js"
 
 /**
@@ -79,8 +74,6 @@ export interface Options {
   readonly maxEventSize?: number | undefined
 }
 
-const redact = [apiKeyHeader]
-
 /** `models/{model}`, keeping a `models/` or `tunedModels/` prefix the caller already wrote. */
 const modelPath = (model: string): string => {
   const path = /^(models|tunedModels)\//.test(model) ? model : `models/${model}`
@@ -92,64 +85,24 @@ const modelPath = (model: string): string => {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => {
-    const provider = options.provider ?? "gemini"
-    const root = `${(options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")}/${options.apiVersion ?? "v1beta"}`
-    const secrets = [Redacted.value(options.apiKey)]
-    const site = (request: ChatRequest.ChatRequest): Site => ({ provider, model: request.model, secrets })
-    const guard = options.guard ?? true
-
-    const httpRequest = (
-      where: Site,
-      request: ChatRequest.ChatRequest,
-      stream: boolean
-    ): Either.Either<HttpClientRequest.HttpClientRequest, LlmError.LlmError> => {
-      // Checked before any network call: a caller's mistake is a clear InvalidRequest.
-      const bad = Http.invalid(where, request)
-      if (bad !== undefined) return Either.left(bad)
-      return Either.map(
-        Either.mapLeft(
-          GeminiRequest.body(request, { includeThoughts: options.includeThoughts ?? false, extraBody: options.extraBody }),
-          (reason) =>
-            new LlmError.InvalidRequest({ provider: where.provider, model: where.model, code: "unsendable_request", providerMessage: reason })
-        ),
-        (body) =>
-          HttpClientRequest.post(`${root}/${modelPath(request.model)}:${stream ? "streamGenerateContent" : "generateContent"}`).pipe(
-            stream ? HttpClientRequest.setUrlParam("alt", "sse") : (req) => req,
-            HttpClientRequest.setHeaders({
-              accept: stream ? "text/event-stream" : "application/json",
-              ...options.headers,
-              [apiKeyHeader]: Redacted.value(options.apiKey)
-            }),
-            HttpClientRequest.bodyUnsafeJson(body)
-          )
-      )
-    }
-
-    const streamWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
-      Stream.suspend(() => {
-        const where = site(request)
-        const req = httpRequest(where, request, true)
-        if (Either.isLeft(req)) return Stream.fail(req.left)
-        return Http.stream(client, where, req.right, new GeminiStreamDecoder(where), {
-          guard,
-          maxEventSize: options.maxEventSize,
-          redactHeaders: redact,
-          answer: (json) => answerEvents(where, json)
-        }, context)
-      })
-
-    const completeWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
-      Effect.suspend(() => {
-        const where = site(request)
-        const req = httpRequest(where, request, false)
-        if (Either.isLeft(req)) return Effect.fail(req.left)
-        return Http.completion(client, where, req.right, (json) => toCompletion(where, json, guard), context, redact)
-      })
-
-    return LanguageModel.make({ provider, capabilities: { continuation: "instruction" }, streamWith, completeWith })
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
+  const root = `${(options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")}/${options.apiVersion ?? "v1beta"}`
+  const key = Redacted.value(options.apiKey)
+  return Adapter.make({
+    provider: options.provider ?? "gemini",
+    capabilities: { continuation: "instruction" },
+    url: (request, stream) => `${root}/${modelPath(request.model)}:${stream ? "streamGenerateContent" : "generateContent"}`,
+    urlParams: (stream) => (stream ? { alt: "sse" } : {}),
+    headers: { ...options.headers, [apiKeyHeader]: key },
+    encode: (request) => GeminiRequest.body(request, { includeThoughts: options.includeThoughts ?? false, extraBody: options.extraBody }),
+    decoder: (site) => new GeminiStreamDecoder(site),
+    toEvents: answerEvents,
+    redactHeaders: [apiKeyHeader],
+    secrets: [key],
+    guard: options.guard,
+    maxEventSize: options.maxEventSize
   })
+}
 
 /**
  * Reads a non-streamed answer with the stream decoder (one `GenerateContentResponse` is one chunk), so both
@@ -168,37 +121,16 @@ const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEven
   return Either.right(events)
 }
 
-/** Reads a non-streamed answer into a completion. */
-const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
-  Either.match(answerEvents(site, json), {
-    onLeft: Effect.fail,
-    onRight: (events) => Http.guarded(site, Completion.fromEvents(events), guard)
-  })
-
 /**
  * The adapter as a Layer.
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
-  Layer.effect(LanguageModel.LanguageModel, make(options))
+export const layer = Adapter.layer(make)
 
 /**
- * The adapter as a Layer, its key (and optionally base URL) read from `Config`, e.g. `Config.redacted("GEMINI_API_KEY")`.
+ * The adapter as a Layer, its key (and optionally base URL) read from `Config`, e.g. `Config.redacted("GEMINI_API_KEY")`, or given.
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  options: Omit<Options, "apiKey" | "baseUrl"> & {
-    readonly apiKey: Config.Config<Redacted.Redacted<string>>
-    readonly baseUrl?: string | Config.Config<string> | undefined
-  }
-): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(
-    LanguageModel.LanguageModel,
-    Effect.gen(function*() {
-      const apiKey = yield* options.apiKey
-      const baseUrl = options.baseUrl === undefined || typeof options.baseUrl === "string" ? options.baseUrl : yield* options.baseUrl
-      return yield* make({ ...options, apiKey, baseUrl })
-    })
-  )
+export const layerConfig = Adapter.layerConfig<Options>(make)

@@ -20,24 +20,19 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
-import * as Effect from "effect/Effect"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
-import { type Adapter, type ChatRequest, Completion, LanguageModel, LlmError, StreamEvent } from "@sluice/core"
-import * as Http from "./internal/httpCall.js"
-import { isTransient, readErrorObject, type Site } from "./internal/httpFailure.js"
+import { type LanguageModel, LlmError, StreamEvent } from "@sluice/core"
+import * as Adapter from "./internal/adapter.js"
+import { isTransient, providerError, readErrorObject, type Site } from "./internal/httpFailure.js"
 import * as OpenAiRequest from "./internal/OpenAiRequest.js"
 import { finishReasonOf, OpenAiStreamDecoder, readParts, readUsage } from "./internal/OpenAiStreamDecoder.js"
 import * as OpenAiWire from "./internal/OpenAiWire.js"
+import { mismatch } from "./internal/wireChecks.js"
 
 /**
  * Options of the OpenAI-compatible adapter.
@@ -77,55 +72,29 @@ const decodeCompletion = Schema.decodeUnknownEither(OpenAiWire.ChatCompletion)
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => {
-    const provider = options.provider ?? "openai-compatible"
-    const baseUrl = options.baseUrl.replace(/\/+$/, "")
-    const secrets = options.apiKey === undefined ? [] : [Redacted.value(options.apiKey)]
-    const bodyOptions = (stream: boolean): OpenAiRequest.BodyOptions => ({
-      stream,
-      includeUsage: options.includeUsage ?? true,
-      maxTokensField: options.maxTokensField ?? "max_tokens",
-      prefixFlag: options.prefill === true,
-      extraBody: options.extraBody
-    })
-    const httpRequest = (request: ChatRequest.ChatRequest, stream: boolean) => {
-      let req = HttpClientRequest.post(`${baseUrl}/chat/completions`).pipe(
-        HttpClientRequest.setHeaders({ accept: stream ? "text/event-stream" : "application/json", ...options.headers }),
-        HttpClientRequest.bodyUnsafeJson(OpenAiRequest.body(request, bodyOptions(stream)))
-      )
-      if (options.apiKey !== undefined) req = HttpClientRequest.bearerToken(req, Redacted.value(options.apiKey))
-      return req
-    }
-    const site = (request: ChatRequest.ChatRequest): Site => ({ provider, model: request.model, secrets })
-
-    const streamWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Stream.Stream<StreamEvent.StreamEvent, LlmError.LlmError> =>
-      Stream.suspend(() => {
-        const where = site(request)
-        const bad = Http.invalid(where, request)
-        if (bad !== undefined) return Stream.fail(bad)
-        return Http.stream(client, where, httpRequest(request, true), new OpenAiStreamDecoder(where), {
-          guard: options.guard ?? true,
-          maxEventSize: options.maxEventSize,
-          answer: (json) => answerEvents(where, json)
-        }, context)
-      })
-
-    const completeWith = (request: ChatRequest.ChatRequest, context: Adapter.PolicyContext): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
-      Effect.suspend(() => {
-        const where = site(request)
-        const bad = Http.invalid(where, request)
-        if (bad !== undefined) return Effect.fail(bad)
-        return Http.completion(client, where, httpRequest(request, false), (json) => toCompletion(where, json, options.guard ?? true), context)
-      })
-
-    return LanguageModel.make({
-      provider,
-      capabilities: { continuation: options.prefill === true ? "prefill" : "instruction" },
-      streamWith,
-      completeWith
-    })
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
+  const url = `${options.baseUrl.replace(/\/+$/, "")}/chat/completions`
+  const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
+  return Adapter.make({
+    provider: options.provider ?? "openai-compatible",
+    capabilities: { continuation: options.prefill === true ? "prefill" : "instruction" },
+    url: () => url,
+    headers: key === undefined ? { ...options.headers } : { ...options.headers, authorization: `Bearer ${key}` },
+    encode: (request, stream) =>
+      OpenAiRequest.body(request, {
+        stream,
+        includeUsage: options.includeUsage ?? true,
+        maxTokensField: options.maxTokensField ?? "max_tokens",
+        prefixFlag: options.prefill === true,
+        extraBody: options.extraBody
+      }),
+    decoder: (site) => new OpenAiStreamDecoder(site),
+    toEvents: answerEvents,
+    secrets: key === undefined ? [] : [key],
+    guard: options.guard,
+    maxEventSize: options.maxEventSize
   })
+}
 
 /**
  * The events a non-streamed `chat.completion` stands for, in the order a stream gives them (reasoning, text,
@@ -135,25 +104,12 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
 const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEvent.StreamEvent>, LlmError.LlmError> => {
   if (Predicate.isRecord(json) && json.error !== undefined && json.error !== null) {
     const body = readErrorObject(json)
-    return Either.left(
-      new LlmError.ProviderStreamError({
-        provider: site.provider,
-        model: site.model,
-        providerMessage: body?.message ?? "unknown error",
-        retryable: isTransient(body?.type, body?.code),
-        ...(body?.type === undefined ? {} : { errorType: body.type })
-      })
-    )
+    return Either.left(providerError(site, body, "unknown error", isTransient(body?.type, body?.code), body?.type))
   }
   const decoded = decodeCompletion(json)
-  if (decoded._tag === "Left") {
-    return Either.left(
-      new LlmError.DecodeError({
-        provider: site.provider,
-        model: site.model,
-        reason: `the response does not match the chat.completion schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
-      })
-    )
+  if (Either.isLeft(decoded)) {
+    const reason = mismatch("the response does not match the chat.completion schema", decoded)
+    return Either.left(new LlmError.DecodeError({ provider: site.provider, model: site.model, reason }))
   }
   const response = decoded.right
   const choice = response.choices.find((c) => c.index === undefined || c.index === 0)
@@ -181,36 +137,16 @@ const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEven
   return Either.right(events)
 }
 
-const toCompletion = (site: Site, json: unknown, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
-  Either.match(answerEvents(site, json), {
-    onLeft: Effect.fail,
-    onRight: (events) => Http.guarded(site, Completion.fromEvents(events), guard)
-  })
-
 /**
  * The adapter as a Layer.
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
-  Layer.effect(LanguageModel.LanguageModel, make(options))
+export const layer = Adapter.layer(make)
 
 /**
- * The adapter as a Layer, its key and base URL read from `Config` (e.g. `Config.redacted("OPENAI_API_KEY")`).
+ * The adapter as a Layer, its key and base URL read from `Config` (e.g. `Config.redacted("OPENAI_API_KEY")`) or given.
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  options: Omit<Options, "apiKey" | "baseUrl"> & {
-    readonly baseUrl: string | Config.Config<string>
-    readonly apiKey?: Config.Config<Redacted.Redacted<string>> | undefined
-  }
-): Layer.Layer<LanguageModel.LanguageModel, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(
-    LanguageModel.LanguageModel,
-    Effect.gen(function*() {
-      const baseUrl = typeof options.baseUrl === "string" ? options.baseUrl : yield* options.baseUrl
-      const apiKey = options.apiKey === undefined ? undefined : yield* options.apiKey
-      return yield* make({ ...options, baseUrl, apiKey })
-    })
-  )
+export const layerConfig = Adapter.layerConfig<Options>(make)

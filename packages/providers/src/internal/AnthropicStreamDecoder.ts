@@ -17,13 +17,14 @@
  *   whose arguments were cut is never handed on as complete.
  * @internal
  */
-import * as ParseResult from "effect/ParseResult"
+import type * as Either from "effect/Either"
+import type * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { LlmError, type Sse, StreamEvent, WireDecoder } from "@sluice/core"
 import * as AnthropicWire from "./AnthropicWire.js"
-import { isTransient, readErrorObject, type Site } from "./httpFailure.js"
-import { decodeError, sameUsage } from "./wireChecks.js"
+import { isTransient, providerError, readErrorObject, type Site } from "./httpFailure.js"
+import { decodeError, Finishing, mismatch, parseObject } from "./wireChecks.js"
 
 /** Maps Anthropic's stop reasons to Sluice's. */
 export const finishReasonOf = (raw: string): StreamEvent.FinishReason => {
@@ -114,24 +115,18 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
   private readonly blocks = new Map<number, Block>()
   private toolCalls = 0
   private started = false
-  private finished = false
+  private readonly ending = new Finishing()
   private input: number | undefined = undefined
   private output: number | undefined = undefined
   private cacheCreation: number | undefined = undefined
   private cacheRead: number | undefined = undefined
-  private emittedUsage: StreamEvent.Usage | undefined = undefined
 
   constructor(readonly site: Site) {}
 
   onEvent(event: Sse.Event, out: Array<StreamEvent.StreamEvent>): LlmError.LlmError | WireDecoder.End | undefined {
     const data = event.data
-    let json: unknown
-    try {
-      json = JSON.parse(data)
-    } catch (e) {
-      return decodeError(this.site, `malformed JSON (${e instanceof Error ? e.message : String(e)})`, data)
-    }
-    if (!Predicate.isRecord(json)) return decodeError(this.site, "an event is not a JSON object", data)
+    const json = parseObject(data, "an event")
+    if (typeof json === "string") return decodeError(this.site, json, data)
     const type = json.type
     // The hot path: checked by hand, by the rules of AnthropicWire.ContentBlockDelta.
     if (type === "content_block_delta") {
@@ -143,7 +138,7 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
         const decoded = decodeStart(json)
         if (decoded._tag === "Left") return this.schemaError(decoded, type, data)
         if (this.started) {
-          return this.finished
+          return this.ending.finished
             ? WireDecoder.End
             : new LlmError.IncompleteStream({ provider: this.site.provider, model: this.site.model, ending: "restarted" })
         }
@@ -256,43 +251,19 @@ export class AnthropicStreamDecoder implements WireDecoder.WireDecoder {
       this.cacheRead = num(usage.cache_read_input_tokens) ?? this.cacheRead
     }
     const reason = delta.delta.stop_reason
-    if (typeof reason === "string" && reason.length > 0 && !this.finished) {
-      this.finished = true
-      out.push(StreamEvent.finish(finishReasonOf(reason), reason))
-    }
-    // Usage goes out with the finish, and again only if a later message_delta changes it. Only
-    // when both counts are known: an input count of 0 made up for a missing one would be a lie.
-    if (this.finished && this.input !== undefined && this.output !== undefined) {
-      const current = toUsage({
-        input: this.input,
-        output: this.output,
-        cacheCreation: this.cacheCreation,
-        cacheRead: this.cacheRead
-      })
-      if (this.emittedUsage === undefined || !sameUsage(current, this.emittedUsage)) {
-        this.emittedUsage = current
-        out.push(current)
-      }
+    if (typeof reason === "string" && reason.length > 0 && !this.ending.finished) this.ending.finish(finishReasonOf(reason), reason, out)
+    // Only when both counts are known: an input count of 0 made up for a missing one would be a lie.
+    if (this.ending.finished && this.input !== undefined && this.output !== undefined) {
+      this.ending.usage(toUsage({ input: this.input, output: this.output, cacheCreation: this.cacheCreation, cacheRead: this.cacheRead }), out)
     }
   }
 
   private streamError(json: { readonly [key: string]: unknown }, data: string): LlmError.LlmError {
     const body = readErrorObject(json)
-    const type = body?.type
-    return new LlmError.ProviderStreamError({
-      provider: this.site.provider,
-      model: this.site.model,
-      providerMessage: body?.message ?? data.slice(0, 500),
-      retryable: isRetryableErrorType(type),
-      ...(type === undefined ? {} : { errorType: type })
-    })
+    return providerError(this.site, body, data.slice(0, 500), isRetryableErrorType(body?.type), body?.type)
   }
 
-  private schemaError(decoded: { readonly _tag: "Left"; readonly left: ParseResult.ParseError } | { readonly _tag: "Right" }, type: string, data: string): LlmError.LlmError {
-    const reason = decoded._tag === "Left"
-      ? `a ${type} event does not match the wire schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
-      : `a ${type} event does not match the wire schema`
-    return decodeError(this.site, reason, data)
+  private schemaError(decoded: Either.Either<unknown, ParseResult.ParseError>, type: string, data: string): LlmError.LlmError {
+    return decodeError(this.site, mismatch(`a ${type} event does not match the wire schema`, decoded), data)
   }
-
 }

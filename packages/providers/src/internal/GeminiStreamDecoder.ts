@@ -12,13 +12,12 @@
  * - `promptFeedback.blockReason` is an `InvalidRequest` naming the reason; `{"error":…}` a `ProviderStreamError`.
  * @internal
  */
-import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { LlmError, type Sse, StreamEvent, type WireDecoder } from "@sluice/core"
 import * as GeminiWire from "./GeminiWire.js"
-import { isTransient, readErrorObject, type Site } from "./httpFailure.js"
-import { decodeError, isOptBoolean, isOptNumber, isOptString, nonEmpty, sameUsage } from "./wireChecks.js"
+import { isTransient, providerError, readErrorObject, type Site } from "./httpFailure.js"
+import { decodeError, Finishing, isOptBoolean, isOptNumber, isOptString, mismatch, nonEmpty, parseObject } from "./wireChecks.js"
 
 /** Maps Gemini's finish reasons to Sluice's; `STOP` after a function call is `tool-calls`. */
 export const finishReasonOf = (raw: string, calledTools: boolean): StreamEvent.FinishReason => {
@@ -161,9 +160,8 @@ const randomId = (): string => globalThis.crypto.randomUUID().replace(/-/g, "").
 export class GeminiStreamDecoder implements WireDecoder.WireDecoder {
   private toolCalls = 0
   private pending: PendingCall | undefined = undefined
-  private finished = false
+  private readonly ending = new Finishing()
   private usage: StreamEvent.Usage | undefined = undefined
-  private emittedUsage: StreamEvent.Usage | undefined = undefined
   private idPrefix: string | undefined = undefined
   /** A chunk that fits the schema but cannot be read (an unusable JSON path). */
   private unreadable: string | undefined = undefined
@@ -172,13 +170,8 @@ export class GeminiStreamDecoder implements WireDecoder.WireDecoder {
 
   onEvent(event: Sse.Event, out: Array<StreamEvent.StreamEvent>): LlmError.LlmError | WireDecoder.End | undefined {
     const data = event.data
-    let json: unknown
-    try {
-      json = JSON.parse(data)
-    } catch (e) {
-      return this.decodeError(`malformed JSON (${e instanceof Error ? e.message : String(e)})`, data)
-    }
-    return this.onJson(json, out, data)
+    const json = parseObject(data, "a chunk")
+    return typeof json === "string" ? this.decodeError(json, data) : this.onJson(json, out, data)
   }
 
   /** Reads one parsed response: a streamed chunk, or the whole non-streamed answer. */
@@ -250,16 +243,11 @@ export class GeminiStreamDecoder implements WireDecoder.WireDecoder {
     }
     if (blocked !== undefined) return blocked
     if (usage !== undefined) this.usage = usage
-    if (finish !== undefined && !this.finished) {
+    if (finish !== undefined && !this.ending.finished) {
       this.closePending(out)
-      this.finished = true
-      out.push(StreamEvent.finish(finishReasonOf(finish, this.toolCalls > 0), finish))
+      this.ending.finish(finishReasonOf(finish, this.toolCalls > 0), finish, out)
     }
-    // Usage goes out with the finish: the figures are cumulative and final only then.
-    if (this.finished && this.usage !== undefined && (this.emittedUsage === undefined || !sameUsage(this.usage, this.emittedUsage))) {
-      this.emittedUsage = this.usage
-      out.push(this.usage)
-    }
+    this.ending.usage(this.usage, out)
     return true
   }
 
@@ -373,21 +361,11 @@ export class GeminiStreamDecoder implements WireDecoder.WireDecoder {
 
   private streamError(json: { readonly [key: string]: unknown }, data: string): LlmError.LlmError {
     const body = readErrorObject(json)
-    return new LlmError.ProviderStreamError({
-      provider: this.site.provider,
-      model: this.site.model,
-      providerMessage: body?.message ?? data.slice(0, 500),
-      retryable: isTransient(body?.type, body?.code),
-      ...(body?.type !== undefined ? { errorType: body.type } : body?.code !== undefined ? { errorType: body.code } : {})
-    })
+    return providerError(this.site, body, data.slice(0, 500), isTransient(body?.type, body?.code), body?.type ?? body?.code)
   }
 
   private schemaError(json: unknown, data: string): LlmError.LlmError {
-    const decoded = decodeChunk(json)
-    const reason = decoded._tag === "Left"
-      ? `a chunk does not match the GenerateContentResponse schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
-      : "a chunk does not match the GenerateContentResponse schema"
-    return this.decodeError(reason, data)
+    return this.decodeError(mismatch("a chunk does not match the GenerateContentResponse schema", decodeChunk(json)), data)
   }
 
   private decodeError(reason: string, data: string): LlmError.LlmError {

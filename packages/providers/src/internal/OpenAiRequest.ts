@@ -2,6 +2,7 @@
  * The OpenAI Chat Completions request body for a `ChatRequest`.
  * @internal
  */
+import * as Either from "effect/Either"
 import type { ChatRequest } from "@sluice/core"
 
 /** Per-server differences in the request body. */
@@ -56,8 +57,8 @@ const responseFormat = (format: ChatRequest.ResponseFormat): unknown => {
   }
 }
 
-/** Builds the JSON body. */
-export const body = (request: ChatRequest.ChatRequest, options: BodyOptions): { readonly [key: string]: unknown } => {
+/** Builds the JSON body (every `ChatRequest` has one: the `Either` is the shape every adapter's encoder has). */
+export const body = (request: ChatRequest.ChatRequest, options: BodyOptions): Either.Either<{ readonly [key: string]: unknown }, string> => {
   const out: { [key: string]: unknown } = {
     model: request.model,
     messages: request.messages.map((m) => message(m, options.prefixFlag))
@@ -83,5 +84,5 @@ export const body = (request: ChatRequest.ChatRequest, options: BodyOptions): { 
   if (request.toolChoice !== undefined) out.tool_choice = toolChoice(request.toolChoice)
   if (request.responseFormat !== undefined) out.response_format = responseFormat(request.responseFormat)
   if (options.extraBody !== undefined) Object.assign(out, options.extraBody)
-  return out
+  return Either.right(out)
 }

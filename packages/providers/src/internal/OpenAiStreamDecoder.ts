@@ -2,12 +2,11 @@
  * Per-event decoding of an OpenAI Chat Completions stream into provider-neutral events.
  * @internal
  */
-import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { LlmError, type Sse, StreamEvent, WireDecoder } from "@sluice/core"
-import { isTransient, readErrorObject, type Site } from "./httpFailure.js"
-import { decodeError, isOptNumber, isOptString, nonEmpty, sameUsage } from "./wireChecks.js"
+import { isTransient, providerError, readErrorObject, type Site } from "./httpFailure.js"
+import { decodeError, Finishing, isOptNumber, isOptString, mismatch, nonEmpty, parseObject } from "./wireChecks.js"
 import * as OpenAiWire from "./OpenAiWire.js"
 
 /** Maps OpenAI's finish reasons to Sluice's. */
@@ -107,22 +106,16 @@ const decodeChunk = Schema.decodeUnknownEither(OpenAiWire.ChatCompletionChunk)
 
 /** Decodes the events of one OpenAI-compatible stream; one instance per response. */
 export class OpenAiStreamDecoder implements WireDecoder.WireDecoder {
-  private finished = false
+  private readonly ending = new Finishing()
   private usage: StreamEvent.Usage | undefined = undefined
-  private emittedUsage: StreamEvent.Usage | undefined = undefined
 
   constructor(readonly site: Site) {}
 
   onEvent(event: Sse.Event, out: Array<StreamEvent.StreamEvent>): LlmError.LlmError | WireDecoder.End | undefined {
     const data = event.data
     if (data === "[DONE]") return WireDecoder.End
-    let json: unknown
-    try {
-      json = JSON.parse(data)
-    } catch (e) {
-      return decodeError(this.site, `malformed JSON (${e instanceof Error ? e.message : String(e)})`, data)
-    }
-    if (!Predicate.isRecord(json)) return decodeError(this.site, "a chunk is not a JSON object", data)
+    const json = parseObject(data, "a chunk")
+    if (typeof json === "string") return decodeError(this.site, json, data)
     if ((json.error !== undefined && json.error !== null) || event.event === "error") return this.streamError(json, data)
     const mark = out.length
     if (!this.read(json, out)) {
@@ -166,15 +159,8 @@ export class OpenAiStreamDecoder implements WireDecoder.WireDecoder {
       }
     }
     if (usage !== undefined) this.usage = usage
-    if (finish !== undefined && !this.finished) {
-      this.finished = true
-      out.push(StreamEvent.finish(finishReasonOf(finish), finish))
-    }
-    // Usage goes out with or after the finish: cumulative figures (vLLM, Gemini-style) are final only then.
-    if (this.finished && this.usage !== undefined && (this.emittedUsage === undefined || !sameUsage(this.usage, this.emittedUsage))) {
-      this.emittedUsage = this.usage
-      out.push(this.usage)
-    }
+    if (finish !== undefined && !this.ending.finished) this.ending.finish(finishReasonOf(finish), finish, out)
+    this.ending.usage(this.usage, out)
     return true
   }
 
@@ -234,22 +220,10 @@ export class OpenAiStreamDecoder implements WireDecoder.WireDecoder {
 
   private streamError(json: { readonly [key: string]: unknown }, data: string): LlmError.LlmError {
     const body = readErrorObject(json)
-    const message = body?.message ?? data.slice(0, 500)
-    return new LlmError.ProviderStreamError({
-      provider: this.site.provider,
-      model: this.site.model,
-      providerMessage: message,
-      retryable: isTransient(body?.type, body?.code),
-      ...(body?.type !== undefined ? { errorType: body.type } : body?.code !== undefined ? { errorType: body.code } : {})
-    })
+    return providerError(this.site, body, data.slice(0, 500), isTransient(body?.type, body?.code), body?.type ?? body?.code)
   }
 
   private schemaError(json: unknown, data: string): LlmError.LlmError {
-    const decoded = decodeChunk(json)
-    const reason = decoded._tag === "Left"
-      ? `a chunk does not match the chat.completion.chunk schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`
-      : "a chunk does not match the chat.completion.chunk schema"
-    return decodeError(this.site, reason, data)
+    return decodeError(this.site, mismatch("a chunk does not match the chat.completion.chunk schema", decodeChunk(json)), data)
   }
-
 }

@@ -16,9 +16,8 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import * as NodeStream from "node:stream"
-import * as Zlib from "node:zlib"
-import { Adapter, ChatRequest, Completion, LanguageModel, type LlmError, LlmError as Errors, type StreamEvent, WireDecoder } from "@sluice/core"
+import { Adapter, Completion, LanguageModel, type LlmError, LlmError as Errors, type StreamEvent, WireDecoder } from "@sluice/core"
+import { decompress } from "./decompress.js"
 import { fromBodyError, fromClientError, fromStatus, type Site } from "./httpFailure.js"
 import { scrubError, withScrubbedSpans } from "./secrets.js"
 
@@ -84,44 +83,25 @@ export const execute = <R>(
       ))
 }
 
-/** The zlib decompressor for a `content-encoding` a server sent despite `identity`. */
-const decompressor = (encoding: string): Zlib.Gunzip | Zlib.Inflate | Zlib.BrotliDecompress | undefined => {
-  switch (encoding) {
-    case "gzip":
-    case "x-gzip":
-      return Zlib.createGunzip()
-    case "deflate":
-      return Zlib.createInflate()
-    case "br":
-      return Zlib.createBrotliDecompress()
-    default:
-      return undefined
-  }
-}
-
 /** The response body, decompressed when the server compressed it anyway; its failures as `LlmError`s. */
 const body = (site: Site, response: HttpClientResponse.HttpClientResponse): Stream.Stream<Uint8Array, LlmError.LlmError> => {
   const raw = Stream.mapError(response.stream, (error) => fromBodyError(site, error))
   const encoding = (response.headers["content-encoding"] ?? "identity").trim().toLowerCase()
   if (encoding === "identity" || encoding === "") return raw
-  return Stream.suspend(() => {
-    const unzip = decompressor(encoding)
-    if (unzip === undefined) {
-      return Stream.fail(
-        new Errors.DecodeError({ provider: site.provider, model: site.model, reason: `the response uses content-encoding ${encoding}, which Sluice cannot decode` })
-      )
-    }
-    // Closing the decompressor (the consumer went away) closes the source, which aborts the request.
-    NodeStream.pipeline(NodeStream.Readable.from(Stream.toAsyncIterable(raw)), unzip, () => {})
-    return Stream.fromAsyncIterable<unknown, LlmError.LlmError>(unzip, (cause) =>
+  return decompress(
+    raw,
+    encoding,
+    (cause) =>
       Errors.isLlmError(cause)
         ? cause
         : new Errors.DecodeError({
           provider: site.provider,
           model: site.model,
           reason: `the ${encoding} body could not be decompressed: ${cause instanceof Error ? cause.message : String(cause)}`
-        })).pipe(Stream.filter((chunk): chunk is Uint8Array => chunk instanceof Uint8Array))
-  })
+        }),
+    () =>
+      new Errors.DecodeError({ provider: site.provider, model: site.model, reason: `the response uses content-encoding ${encoding}, which Sluice cannot decode` })
+  )
 }
 
 /** The body as text (decoded as UTF-8 across reads); `onRead` is called with each read. */
@@ -313,16 +293,3 @@ export const completion = (
     context
   )
 
-/** A request Sluice refuses to send (empty conversation, non-finite temperature, …), as `InvalidRequest`; undefined when it is fine. */
-export const invalid = (site: Site, request: ChatRequest.ChatRequest): LlmError.LlmError | undefined => {
-  const problem = ChatRequest.problem(request)
-  return problem === undefined
-    ? undefined
-    : new Errors.InvalidRequest({ provider: site.provider, model: site.model, code: "invalid-request", providerMessage: problem })
-}
-
-/** The finish-reason guard for a non-streamed answer: one without a finish reason is `IncompleteStream`. */
-export const guarded = (site: Site, completion: Completion.Completion, guard: boolean): Effect.Effect<Completion.Completion, LlmError.LlmError> =>
-  guard && completion.finishReason === null
-    ? Effect.fail(new Errors.IncompleteStream({ provider: site.provider, model: site.model, ending: "eof", partial: completion }))
-    : Effect.succeed(completion)

@@ -126,6 +126,25 @@ export const fromBodyError = (site: Site, error: HttpClientError.ResponseError):
   })
 }
 
+/**
+ * A provider's error object (an `error` event in a stream, or a whole answer that is one) as a
+ * `ProviderStreamError`; `fallback` is its message when it has none.
+ */
+export const providerError = (
+  site: Site,
+  body: ErrorBody | undefined,
+  fallback: string,
+  retryable: boolean,
+  errorType: string | undefined
+): LlmError.LlmError =>
+  new LlmError.ProviderStreamError({
+    provider: site.provider,
+    model: site.model,
+    providerMessage: body?.message ?? fallback,
+    retryable,
+    ...(errorType === undefined ? {} : { errorType })
+  })
+
 /** Whether a provider's in-stream error type or code suggests a transient failure. */
 export const isTransient = (type: string | undefined, code: string | undefined): boolean => {
   const numeric = code === undefined ? NaN : Number(code)
