@@ -9,6 +9,7 @@ import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as Net from "node:net"
 import { emulator, httpServer, jsonLines, KEY, openAiKey, sluice, underTerminal } from "./support/cli.js"
+import { listen } from "./support/loopback.js"
 
 const text = "Rivers carry water from mountains to the sea, shaping valleys and deltas along the way."
 const words = text.match(/\S+\s*/g) ?? []
@@ -220,19 +221,9 @@ describe.concurrent("sluice [prompt]", () => {
         socket.on("error", () => {})
         socket.on("close", () => sockets.delete(socket))
       })
-      const port = yield* Effect.acquireRelease(
-        Effect.async<number>((resume) => {
-          server.listen(0, "127.0.0.1", () => {
-            const address = server.address()
-            resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-          })
-        }),
-        () =>
-          Effect.async<void>((resume) => {
-            for (const socket of sockets) socket.destroy()
-            server.close(() => resume(Effect.void))
-          })
-      )
+      const url = yield* listen(server, () => {
+        for (const socket of sockets) socket.destroy()
+      })
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
         [["--timeout", "1s"], "total"],
         [["--idle-timeout", "1s"], "idle"],
@@ -240,7 +231,7 @@ describe.concurrent("sluice [prompt]", () => {
       ]
       for (const [args, phase] of cases) {
         const { code, ms, stderr, stdout } = yield* sluice(
-          ["--base-url", `http://127.0.0.1:${port}/v1`, "--no-stream", "--retries", "0", "--json", ...args, "hi"],
+          ["--base-url", `${url}/v1`, "--no-stream", "--retries", "0", "--json", ...args, "hi"],
           { env: openAiKey, timeoutMs: 15_000 }
         )
         assert.strictEqual(code, 5, `${args.join(" ")}: ${stderr}`)

@@ -29,7 +29,7 @@ import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { type LanguageModel, LlmError, StreamEvent } from "@sluice/core"
-import * as Adapter from "./internal/adapter.js"
+import * as HttpAdapter from "./internal/httpAdapter.js"
 import * as AnthropicRequest from "./internal/AnthropicRequest.js"
 import { AnthropicStreamDecoder, finishReasonOf, isRetryableErrorType, toUsage } from "./internal/AnthropicStreamDecoder.js"
 import * as AnthropicWire from "./internal/AnthropicWire.js"
@@ -97,7 +97,7 @@ const decodeMessage = Schema.decodeUnknownEither(AnthropicWire.Message)
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
   const url = `${(options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")}/v1/messages`
   const key = Redacted.value(options.apiKey)
-  return Adapter.make({
+  return HttpAdapter.make({
     provider: options.provider ?? "anthropic",
     capabilities: { continuation: options.prefill === false ? "instruction" : "prefill" },
     url: () => url,
@@ -164,11 +164,11 @@ const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEven
  * @since 0.1.0
  * @category layers
  */
-export const layer = Adapter.layer(make)
+export const layer = HttpAdapter.layer(make)
 
 /**
  * The adapter as a Layer, its key (and optionally base URL) read from `Config`, e.g. `Config.redacted("ANTHROPIC_API_KEY")`, or given.
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = Adapter.layerConfig<Options>(make)
+export const layerConfig = HttpAdapter.layerConfig<Options>(make)

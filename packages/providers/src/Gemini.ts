@@ -29,7 +29,7 @@ import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import type { LanguageModel, LlmError, StreamEvent } from "@sluice/core"
-import * as Adapter from "./internal/adapter.js"
+import * as HttpAdapter from "./internal/httpAdapter.js"
 import * as GeminiRequest from "./internal/GeminiRequest.js"
 import { GeminiStreamDecoder } from "./internal/GeminiStreamDecoder.js"
 import type { Site } from "./internal/httpFailure.js"
@@ -88,7 +88,7 @@ const modelPath = (model: string): string => {
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
   const root = `${(options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, "")}/${options.apiVersion ?? "v1beta"}`
   const key = Redacted.value(options.apiKey)
-  return Adapter.make({
+  return HttpAdapter.make({
     provider: options.provider ?? "gemini",
     capabilities: { continuation: "instruction" },
     url: (request, stream) => `${root}/${modelPath(request.model)}:${stream ? "streamGenerateContent" : "generateContent"}`,
@@ -126,11 +126,11 @@ const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEven
  * @since 0.1.0
  * @category layers
  */
-export const layer = Adapter.layer(make)
+export const layer = HttpAdapter.layer(make)
 
 /**
  * The adapter as a Layer, its key (and optionally base URL) read from `Config`, e.g. `Config.redacted("GEMINI_API_KEY")`, or given.
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = Adapter.layerConfig<Options>(make)
+export const layerConfig = HttpAdapter.layerConfig<Options>(make)

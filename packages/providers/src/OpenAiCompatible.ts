@@ -27,7 +27,7 @@ import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { type LanguageModel, LlmError, StreamEvent } from "@sluice/core"
-import * as Adapter from "./internal/adapter.js"
+import * as HttpAdapter from "./internal/httpAdapter.js"
 import { isTransient, providerError, readErrorObject, type Site } from "./internal/httpFailure.js"
 import * as OpenAiRequest from "./internal/OpenAiRequest.js"
 import { finishReasonOf, OpenAiStreamDecoder, readParts, readUsage } from "./internal/OpenAiStreamDecoder.js"
@@ -75,7 +75,7 @@ const decodeCompletion = Schema.decodeUnknownEither(OpenAiWire.ChatCompletion)
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> => {
   const url = `${options.baseUrl.replace(/\/+$/, "")}/chat/completions`
   const key = options.apiKey === undefined ? undefined : Redacted.value(options.apiKey)
-  return Adapter.make({
+  return HttpAdapter.make({
     provider: options.provider ?? "openai-compatible",
     capabilities: { continuation: options.prefill === true ? "prefill" : "instruction" },
     url: () => url,
@@ -142,11 +142,11 @@ const answerEvents = (site: Site, json: unknown): Either.Either<Array<StreamEven
  * @since 0.1.0
  * @category layers
  */
-export const layer = Adapter.layer(make)
+export const layer = HttpAdapter.layer(make)
 
 /**
  * The adapter as a Layer, its key and base URL read from `Config` (e.g. `Config.redacted("OPENAI_API_KEY")`) or given.
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = Adapter.layerConfig<Options>(make)
+export const layerConfig = HttpAdapter.layerConfig<Options>(make)

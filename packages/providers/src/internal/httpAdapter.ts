@@ -3,7 +3,7 @@
  * the answer through the provider's wire decoder (or read a whole JSON answer), fold a non-streamed answer
  * under the finish-reason guard, and offer the service as a Layer, with its options or read from `Config`.
  * An adapter fills in only what is its provider's own (the emulator's `Renderer` is the same shape on the
- * server side): a new provider is a request encoder, a wire decoder and a dozen lines of `Adapter`.
+ * server side): a new provider is a request encoder, a wire decoder and a dozen lines of `HttpAdapter.make`.
  * @internal
  */
 import * as HttpClient from "@effect/platform/HttpClient"
