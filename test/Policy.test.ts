@@ -161,7 +161,7 @@ describe("Policy.timeout on complete (the non-streamed call)", () => {
       assert.deepStrictEqual(phaseOf(yield* Fiber.join(fiber)), ["idle", 3000])
     }))
 
-  it.effect("reads of the body reported to BodyProgress: the first is the first token, gaps between them are idle", () =>
+  it.effect("reads of the body reported to the context's bodyProgress: the first is the first token, gaps between them are idle", () =>
     Effect.gen(function*() {
       const bounds = Policy.timeout({ firstToken: "1500 millis", idle: "1 second" })
       // the first read at 1.2 s, then reads 0.9 s apart: the answer, at 3 s, though it took longer than either bound
@@ -196,7 +196,7 @@ describe("Policy.timeout on complete (the non-streamed call)", () => {
 })
 
 /**
- * A policy-aware service, as an adapter is: each word comes after a pause of `gapMs` that ends when the
+ * A service that honours the policy context, as an adapter does: each word comes after a pause of `gapMs` that ends when the
  * deadline's `abort` in its policy context fires, and is reported to its `progress`; `aborted` records the
  * failures the deadline gave its waits.
  */
@@ -219,7 +219,7 @@ const awareWords = (words: ReadonlyArray<string>, gapMs: number) => {
   return { service, aborted }
 }
 
-describe("Policy.timeout over a policy-aware service (no race per read)", () => {
+describe("Policy.timeout over a service that honours the policy context (no race per read)", () => {
   it.effect("the deadline aborts the wait in flight, and the stream fails with the timeout", () =>
     Effect.gen(function*() {
       const { aborted, service } = awareWords(["a ", "b "], 60_000)
@@ -556,6 +556,32 @@ describe("Policy.hedge", () => {
       assert.strictEqual(result.completion.text, "spare")
       const both = yield* consume(failing.service.pipe(Policy.hedge({ after: "1 hour", routes: [{ service: failing.service }] })).stream(request))
       assert.strictEqual(both.error?._tag, "ServerError")
+    }))
+})
+
+describe("LanguageModel.fromStream", () => {
+  it.effect("a span the caller opens inside a service of its own parents the service it calls, under a policy", () =>
+    Effect.gen(function*() {
+      const seen: Array<string | undefined> = []
+      // A service that honours the record itself, as an adapter does: it reports the span it was handed.
+      const inner = LanguageModel.make({
+        provider: "inner",
+        streamWith: (_req, context) => {
+          seen.push(context.span?._tag === "Span" ? context.span.name : undefined)
+          return Stream.fromIterable(answer("ok"))
+        },
+        completeWith: () => Completion.fromStream(Stream.fromIterable(answer("ok")))
+      })
+      const outer = LanguageModel.fromStream({
+        provider: "outer",
+        stream: (req) => inner.stream(req).pipe(Stream.withSpan("mine")),
+        complete: (req) => inner.complete(req)
+      })
+      const completion = yield* Completion.fromStream(outer.pipe(Policy.timeout({ total: "1 minute" })).stream(request)).pipe(
+        Effect.withSpan("caller")
+      )
+      assert.strictEqual(completion.text, "ok")
+      assert.deepStrictEqual(seen, ["mine"])
     }))
 })
 

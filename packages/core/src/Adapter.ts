@@ -37,8 +37,8 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import type { Accumulator, Completion } from "./Completion.js"
-import * as attempts from "./internal/policy/attempts.js"
-import * as context from "./internal/policy/context.js"
+import * as internalAttempts from "./internal/policy/attempts.js"
+import * as internalContext from "./internal/policy/context.js"
 import type { LlmError } from "./LlmError.js"
 import type { Attempt } from "./Policy.js"
 import type { StreamEvent } from "./StreamEvent.js"
@@ -116,7 +116,7 @@ export interface Site {
  * @since 0.1.0
  * @category constructors
  */
-export const empty: PolicyContext = context.empty
+export const empty: PolicyContext = internalContext.empty
 
 /**
  * The policy context in the fiber: what a policy applied to a bare stream hands down, else the
@@ -124,7 +124,7 @@ export const empty: PolicyContext = context.empty
  * @since 0.1.0
  * @category constructors
  */
-export const current: Effect.Effect<PolicyContext> = context.current
+export const current: Effect.Effect<PolicyContext> = internalContext.current
 
 /**
  * Registers `abort` with the context's deadline (if any) until `scope` closes.
@@ -134,7 +134,7 @@ export const current: Effect.Effect<PolicyContext> = context.current
 export const onAbort: (
   context: PolicyContext,
   abort: (reason: LlmError) => Effect.Effect<void>
-) => Effect.Effect<void, never, Scope.Scope> = context.onAbort
+) => Effect.Effect<void, never, Scope.Scope> = internalContext.onAbort
 
 /**
  * Sleeps, unless the context's deadline passes first: then fails with the deadline's failure.
@@ -142,7 +142,7 @@ export const onAbort: (
  * @category aborts
  */
 export const abortableSleep: (context: PolicyContext, duration: Duration.DurationInput) => Effect.Effect<void, LlmError> =
-  context.abortableSleep
+  internalContext.abortableSleep
 
 /**
  * The failure of a deadline over the context that already passed, else undefined: a policy that would start
@@ -150,7 +150,7 @@ export const abortableSleep: (context: PolicyContext, duration: Duration.Duratio
  * @since 0.1.0
  * @category aborts
  */
-export const deadlinePassed: (context: PolicyContext) => LlmError | undefined = context.deadlinePassed
+export const deadlinePassed: (context: PolicyContext) => LlmError | undefined = internalContext.deadlinePassed
 
 /**
  * What `recordAttempt` may read at the end of the stream instead of watching it.
@@ -175,7 +175,7 @@ export const recordAttempt: <R>(
   site: Site,
   context?: PolicyContext,
   observed?: Observed
-) => Stream.Stream<StreamEvent, LlmError, R> = attempts.recordAttempt
+) => Stream.Stream<StreamEvent, LlmError, R> = internalAttempts.recordAttempt
 
 /**
  * Records one non-streaming call as an `Attempt` when the context has an attempt log. Without `context`,
@@ -187,4 +187,4 @@ export const recordCall: <A extends Completion, R>(
   self: Effect.Effect<A, LlmError, R>,
   site: Site,
   context?: PolicyContext
-) => Effect.Effect<A, LlmError, R> = attempts.recordCall
+) => Effect.Effect<A, LlmError, R> = internalAttempts.recordCall

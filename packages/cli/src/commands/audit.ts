@@ -46,7 +46,7 @@ export const help: Help.Doc = {
   flags: Help.flags(options, {
     ...ModelOptions.modelFlags,
     runs: { names: ["--runs"], value: "N", text: "Streamed runs, 1 to 20; one non-streamed run follows.", default: "3" },
-    json: { names: ["--json"], text: "Print one JSON object with the findings (see docs/contract.md)." }
+    json: { names: ["--json"], text: "Print one JSON object with the findings (see https://github.com/sluice-dev/sluice/blob/main/docs/contract.md)." }
   }),
   sections: [ModelOptions.providersSection]
 }

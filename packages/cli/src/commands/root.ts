@@ -92,7 +92,7 @@ export const help: Help.Doc = {
         "(InvalidRequest, exit 7). Without it such an answer exits 0 and says so in one line on stderr.",
       default: "none"
     },
-    json: { names: ["--json"], text: "One JSON object per line on stdout, ending with a summary line (see docs/contract.md)." },
+    json: { names: ["--json"], text: "One JSON object per line on stdout, ending with a summary line (see https://github.com/sluice-dev/sluice/blob/main/docs/contract.md)." },
     stats: { names: ["--stats"], text: "Time to first token, total time, tokens/s, usage, finish reason and attempts on stderr." },
     noStream: { names: ["--no-stream"], text: "Make the non-streaming call instead." }
   }),

@@ -42,7 +42,7 @@ export const fromStream = (parts: {
     provider: parts.provider,
     capabilities: parts.capabilities,
     streamWith: (request, context) => watched(stream(request), context),
-    // One effect: the record is provided to it once (a deadline races the whole call, not its reads).
+    // One effect: the record is provided to it once (`timeout` races the whole call, not its reads).
     completeWith: (request, context) => inFiber(complete(request), context)
   })
 }

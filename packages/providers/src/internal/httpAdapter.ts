@@ -21,7 +21,7 @@ import type { Site } from "./httpFailure.js"
 import type { JsonObject } from "./wireChecks.js"
 
 /** What an adapter fills in: only what is its provider's own. */
-export interface Adapter {
+export interface Spec {
   /** The name errors and metrics use. */
   readonly provider: string
   /** What policies need to know of the provider (every adapter built here honours the policy context). */
@@ -62,7 +62,7 @@ const guarded = (site: Site, completion: Completion.Completion, guard: boolean):
     : Effect.succeed(completion)
 
 /** Builds an adapter's service from an `HttpClient`. */
-export const make = (adapter: Adapter): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
+export const make = (adapter: Spec): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (client) => {
     const guard = adapter.guard ?? true
     const site = (request: ChatRequest.ChatRequest): Site => ({ provider: adapter.provider, model: request.model, secrets: adapter.secrets })

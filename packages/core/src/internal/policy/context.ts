@@ -43,14 +43,17 @@ export class Attempts extends Context.Tag("@sluice/core/Policy/Attempts")<Attemp
  * The record in the fiber, for what reads it there: a stream handed to a stream-level policy bare, and a
  * service of the user's own (`fromStream`), whose streams may call a service's `stream` inside.
  */
-export class InFiber extends Context.Tag("@sluice/core/Adapter/PolicyContext")<InFiber, PolicyContext>() {}
+class InFiber extends Context.Tag("@sluice/core/Adapter/PolicyContext")<InFiber, PolicyContext>() {}
 
 /** The record a fiber's context stands for: the one a policy put there, else the caller's attempt log and span. */
 export const fromContext = (context: Context.Context<never>): PolicyContext => {
   const handed = Context.getOption(context, InFiber)
-  if (Option.isSome(handed)) return handed.value
-  const attempts = Context.getOption(context, Attempts)
   const span = Context.getOption(context, Tracer.ParentSpan)
+  if (Option.isSome(handed)) {
+    // A span opened inside (the caller's own `withSpan` around a service's stream) parents what follows.
+    return Option.isSome(span) && span.value !== handed.value.span ? { ...handed.value, span: span.value } : handed.value
+  }
+  const attempts = Context.getOption(context, Attempts)
   if (Option.isNone(attempts) && Option.isNone(span)) return empty
   return {
     ...(Option.isSome(attempts) ? { attempts: attempts.value } : {}),
@@ -66,6 +69,9 @@ const withoutWatch = (context: PolicyContext): PolicyContext =>
   context.abort === undefined && context.progress === undefined ? context : { ...context, abort: undefined, progress: undefined }
 
 const fields = ["abort", "progress", "bodyProgress", "deadline", "connect", "attempts", "attempt", "span", "buffered"] as const
+// Every field of the record, checked by the compiler: a field added later and left out here would be dropped.
+const everyField: [Exclude<keyof PolicyContext, (typeof fields)[number]>] extends [never] ? true : never = true
+void everyField
 
 /** True when two records hold the same values. */
 const same = (a: PolicyContext, b: PolicyContext): boolean => a === b || fields.every((field) => a[field] === b[field])
