@@ -100,12 +100,16 @@ export const unwrap: <A, E, R, E2, R2>(effect: Effect.Effect<Stream.Stream<A, E,
  * @since 0.1.0
  * @category constructors
  */
-export const make: (parts: {
-  readonly provider: string
+export const make: (parts: MakeParts) => Service = internal.make
+
+/**
+ * What `make` takes: the provider's name, its capabilities and the two calls that take the policy context.
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeParts extends Pick<Service, "provider" | "streamWith" | "completeWith"> {
   readonly capabilities?: Capabilities | undefined
-  readonly streamWith: Service["streamWith"]
-  readonly completeWith: Service["completeWith"]
-}) => Service = internal.make
+}
 
 /**
  * Builds a service from a stream and a call of your own, which know nothing of policies: a stage around
@@ -115,9 +119,13 @@ export const make: (parts: {
  * @since 0.1.0
  * @category constructors
  */
-export const fromStream: (parts: {
-  readonly provider: string
+export const fromStream: (parts: FromStreamParts) => Service = internal.fromStream
+
+/**
+ * What `fromStream` takes: the provider's name, its capabilities and a stream and a call of your own.
+ * @since 0.1.0
+ * @category models
+ */
+export interface FromStreamParts extends Pick<Service, "provider" | "stream" | "complete"> {
   readonly capabilities?: Capabilities | undefined
-  readonly stream: (request: ChatRequest) => Stream.Stream<StreamEvent, LlmError>
-  readonly complete: (request: ChatRequest) => Effect.Effect<Completion, LlmError>
-}) => Service = internal.fromStream
+}

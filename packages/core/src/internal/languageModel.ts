@@ -10,12 +10,7 @@ import { unwrap } from "./unwrap.js"
 
 const defaultCapabilities: LanguageModel.Capabilities = { continuation: "instruction" }
 
-export const make = (parts: {
-  readonly provider: string
-  readonly capabilities?: LanguageModel.Capabilities | undefined
-  readonly streamWith: LanguageModel.Service["streamWith"]
-  readonly completeWith: LanguageModel.Service["completeWith"]
-}): LanguageModel.Service => {
+export const make = (parts: LanguageModel.MakeParts): LanguageModel.Service => {
   const { completeWith, streamWith } = parts
   return {
     provider: parts.provider,
@@ -31,12 +26,7 @@ export const make = (parts: {
   }
 }
 
-export const fromStream = (parts: {
-  readonly provider: string
-  readonly capabilities?: LanguageModel.Capabilities | undefined
-  readonly stream: LanguageModel.Service["stream"]
-  readonly complete: LanguageModel.Service["complete"]
-}): LanguageModel.Service => {
+export const fromStream = (parts: LanguageModel.FromStreamParts): LanguageModel.Service => {
   const { complete, stream } = parts
   return make({
     provider: parts.provider,
