@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Fault, Scenario } from "@sluice/emulator"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as Net from "node:net"
 import { emulator, httpServer, jsonLines, KEY, openAiKey, sluice, underTerminal } from "./support/cli.js"
 import { listen } from "./support/loopback.js"
@@ -24,6 +24,21 @@ const against = (scenario: Scenario.Scenario | string, args: ReadonlyArray<strin
     const result = yield* sluice(["--base-url", server.openAiBaseUrl, ...args], { env, ...(stdin === undefined ? {} : { stdin }) })
     return { ...result, server, requests: yield* server.requests }
   })
+
+/** An `onSpawn` that sends `signal` once the child has written 3 chunks of output, then calls `sent`. */
+const signalAfterChunks = (signal: NodeJS.Signals, sent: () => void) =>
+(child: ChildProcess, output: { readonly chunks: ReadonlyArray<unknown> }) => {
+  let done = false
+  const poll = setInterval(() => {
+    if (!done && output.chunks.length >= 3) {
+      done = true
+      sent()
+      clearInterval(poll)
+      child.kill(signal)
+    }
+  }, 10)
+  child.on("close", () => clearInterval(poll))
+}
 
 describe.concurrent("sluice [prompt]", () => {
   it.scopedLive("streams the answer to stdout, flushed per delta, and exits 0", () =>
@@ -289,16 +304,9 @@ describe.concurrent("sluice [prompt]", () => {
       let sent = false
       const result = yield* sluice(["--base-url", server.openAiBaseUrl, "--json", "hi"], {
         env: openAiKey,
-        onSpawn: (child, output) => {
-          const poll = setInterval(() => {
-            if (!sent && output.chunks.length >= 3) {
-              sent = true
-              clearInterval(poll)
-              child.kill("SIGINT")
-            }
-          }, 10)
-          child.on("close", () => clearInterval(poll))
-        }
+        onSpawn: signalAfterChunks("SIGINT", () => {
+          sent = true
+        })
       })
       assert.isTrue(sent)
       assert.strictEqual(result.code, 130, result.stderr)
@@ -527,16 +535,9 @@ describe.concurrent("sluice [prompt]: edges", () => {
         let sent = false
         const result = yield* sluice(["--base-url", server.openAiBaseUrl, "--stats", "hi"], {
           env: openAiKey,
-          onSpawn: (child, output) => {
-            const poll = setInterval(() => {
-              if (!sent && output.chunks.length >= 3) {
-                sent = true
-                clearInterval(poll)
-                child.kill(signal)
-              }
-            }, 10)
-            child.on("close", () => clearInterval(poll))
-          }
+          onSpawn: signalAfterChunks(signal, () => {
+            sent = true
+          })
         })
         assert.isTrue(sent)
         assert.strictEqual(result.code, code, result.stderr)
