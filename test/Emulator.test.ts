@@ -660,18 +660,19 @@ describe("Emulator: faults", () => {
     Effect.gen(function*() {
       const emulator = yield* withEmulator()
       const started = performance.now()
-      // 5 deltas: the first at once, then 4 * 50 = 200 ms held, then the other 4 and the finish together.
+      // 5 deltas: the first at once, then 4 * 200 = 800 ms held, then the other 4 and the finish together
+      // (wide margins: the bounds below hold on a loaded 2-core machine).
       const response = yield* chat(emulator, {
-        scenario: { gapMs: 50, faults: [Fault.bufferedReplay({ afterEvents: 1 })] }
+        scenario: { gapMs: 200, faults: [Fault.bufferedReplay({ afterEvents: 1 })] }
       })
       const body = reader(response)
       yield* body.readAll
       const firstAt = (body.reads.find((r) => contentEvents(r.upTo) > 0)?.at ?? Infinity) - started
       const secondAt = (body.reads.find((r) => contentEvents(r.upTo) > 1)?.at ?? Infinity) - started
       const lastAt = body.reads[body.reads.length - 1].at - started
-      assert.isBelow(firstAt, 150, `first token at ${firstAt}ms`)
-      assert.isAtLeast(secondAt - firstAt, 150, `held for ${secondAt - firstAt}ms`)
-      assert.isBelow(lastAt - secondAt, 100, `the rest spread over ${lastAt - secondAt}ms`)
+      assert.isBelow(firstAt, 500, `first token at ${firstAt}ms`)
+      assert.isAtLeast(secondAt - firstAt, 600, `held for ${secondAt - firstAt}ms`)
+      assert.isBelow(lastAt - secondAt, 300, `the rest spread over ${lastAt - secondAt}ms`)
       assert.strictEqual(textOf(chunksOf(body.text)), Scenario.defaultText)
       assert.isTrue(body.text.endsWith("data: [DONE]\n\n"))
       const [record] = yield* emulator.requests
